@@ -1,0 +1,226 @@
+"""The values one tick passes along: Snapshot in, Intents out, a Plan, an Execution.
+
+Money is integers in Drift's precisions everywhere here: prices 1e6 (PRICE_PRECISION),
+perp base 1e9 (BASE_PRECISION), spot base 10**decimals, quote 1e6 (QUOTE_PRECISION),
+funding rates 1e9 (FUNDING_RATE_PRECISION). Human units only appear at the edges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from driftpy.constants.numeric_constants import (  # noqa: F401  (re-exported for the rest of the keeper)
+    BASE_PRECISION,
+    FUNDING_RATE_PRECISION,
+    MARGIN_PRECISION,
+    PRICE_PRECISION,
+    QUOTE_PRECISION,
+)
+
+Side = Literal["bid", "ask"]
+Kind = Literal["perp", "spot"]
+
+# Drift's fee tiers are numerator / 100_000 (State.perp_fee_structure).
+FEE_DENOMINATOR = 100_000
+# Drift stores user_order_id in a u8; 0 means "no id", so the keeper tags its orders 1..255.
+MAX_USER_ORDER_ID = 255
+# A Drift user account has 32 order slots.
+MAX_OPEN_ORDERS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSpec:
+    """The static rules of one market, as the program enforces them."""
+
+    name: str
+    kind: Kind
+    market_index: int
+    base_precision: int  # 1e9 for perps, 10**decimals for spot
+    tick_size: int  # price precision
+    step_size: int  # base precision
+    min_order_size: int  # base precision
+    taker_fee: int  # per FEE_DENOMINATOR, market fee adjustment applied
+    maker_rebate: int  # per FEE_DENOMINATOR, paid to the maker
+    margin_ratio_initial: int  # per MARGIN_PRECISION; spot: initial liability weight - 1
+    margin_ratio_maintenance: int
+    asset_weight: int = 0  # spot only: initial asset weight per MARGIN_PRECISION
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    price: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookOrder:
+    """One resting order in the L3 book (anyone's)."""
+
+    side: Side
+    price: int  # effective price now (oracle + offset for floating orders)
+    size: int  # remaining base
+    user: str
+    order_id: int
+    oracle_offset: Optional[int] = None
+    post_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    bids: tuple[Level, ...] = ()  # best first
+    asks: tuple[Level, ...] = ()  # best first
+    l3: Optional[tuple[BookOrder, ...]] = None  # None where the venue does not know it
+
+    @property
+    def best_bid(self) -> Optional[int]:
+        return self.bids[0].price if self.bids else None
+
+    @property
+    def best_ask(self) -> Optional[int]:
+        return self.asks[0].price if self.asks else None
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A public print since the previous snapshot; taker_side is the aggressor."""
+
+    price: int
+    size: int
+    taker_side: Side
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    spec: MarketSpec
+    oracle_price: int
+    oracle_slot: int
+    oracle_conf: int
+    mark_price: int
+    funding_rate: int  # quote per base per hour, FUNDING_RATE_PRECISION; >0: longs pay shorts
+    book: Book
+    vamm_bid: Optional[int] = None
+    vamm_ask: Optional[int] = None
+    trades: tuple[Trade, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A perp position, or a spot balance, with our own cost accounting."""
+
+    market: str
+    base: int  # signed, market base precision
+    entry_price: int  # average entry, price precision; 0 when flat
+    realized_pnl: int  # quote, fees and funding excluded
+    unrealized_pnl: int  # quote, against the oracle
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    order_id: int
+    user_order_id: int
+    market: str
+    side: Side
+    price: int  # 0 for floating orders
+    size: int  # base, as placed
+    filled: int = 0
+    oracle_offset: Optional[int] = None
+    post_only: bool = True
+    reduce_only: bool = False
+    max_ts: int = 0  # expiry, unix seconds; 0 = none
+
+    @property
+    def remaining(self) -> int:
+        return self.size - self.filled
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One of our fills; fee is signed quote we paid (negative: a rebate we earned)."""
+
+    market: str
+    side: Side
+    price: int
+    size: int
+    fee: int
+    order_id: int
+    user_order_id: int
+    maker: bool
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    total_collateral: int  # quote
+    free_collateral: int  # quote
+    positions: dict[str, Position] = field(default_factory=dict)
+    open_orders: tuple[OpenOrder, ...] = ()
+    fills: tuple[Fill, ...] = ()  # since the previous snapshot
+    funding: dict[str, int] = field(default_factory=dict)  # quote received since the previous snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    ts: int  # unix milliseconds (simulated on the local market)
+    slot: int
+    markets: dict[str, MarketState]
+    user: UserState
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """An order a strategy wants resting: a limit price, or an offset from the oracle."""
+
+    market: str
+    side: Side
+    size: int
+    price: Optional[int] = None
+    oracle_offset: Optional[int] = None
+    post_only: bool = True
+    reduce_only: bool = False
+    expiry_s: int = 0  # lifetime in seconds from placement; 0 = none
+
+    def __post_init__(self) -> None:
+        if self.side not in ("bid", "ask"):
+            raise ValueError(f"intent side must be 'bid' or 'ask', not {self.side!r}")
+        for name in ("size", "price", "oracle_offset", "expiry_s"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int):
+                raise TypeError(f"intent {name} must be an int in Drift precision, not {type(value).__name__}")
+        if (self.price is None) == (self.oracle_offset is None):
+            raise ValueError("an intent has either a limit price or an oracle offset")
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    intent: Intent
+    user_order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    cancels: tuple[OpenOrder, ...] = ()
+    places: tuple[Placement, ...] = ()
+    dropped: tuple[str, ...] = ()  # why intents were dropped on the way (snapping, risk, slots)
+
+    def __bool__(self) -> bool:
+        return bool(self.cancels or self.places)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the venue did with one action of a plan."""
+
+    action: Literal["cancel", "place"]
+    user_order_id: int
+    ok: bool
+    error: str = ""  # Drift's error name when rejected
+    order_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    ts: int
+    slot: int
+    plan: Plan
+    outcomes: tuple[Outcome, ...]
+    risk_state: str = "ACTIVE"

@@ -1,0 +1,93 @@
+"""What a strategy is: a name, a one-line description, typed parameters, and quote().
+
+A strategy is pure: quote() sees a snapshot and the strategy's own state and returns the
+orders it wants resting. No I/O, no clock, no randomness; that is what lets
+`keeper replay --verify` reproduce every recorded plan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from keeper.model import PRICE_PRECISION, Intent, MarketState, Snapshot
+
+_TRUE = {"1", "true", "yes", "y", "on"}
+_FALSE = {"0", "false", "no", "n", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type  # int, float, Decimal, bool or str
+    default: Any
+    prompt: str  # one line, shown by the picker and by `keeper strategies`
+
+    def parse(self, text: str) -> Any:
+        """Turn user text into a value of this parameter's type; ValueError says why not."""
+        raw = text.strip()
+        try:
+            if self.type is bool:
+                if raw.lower() in _TRUE:
+                    return True
+                if raw.lower() in _FALSE:
+                    return False
+                raise ValueError
+            if self.type is Decimal:
+                value = Decimal(raw)
+                if not value.is_finite():
+                    raise ValueError
+                return value
+            if self.type is float:
+                value = float(raw)
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise ValueError
+                return value
+            return self.type(raw)
+        except (ValueError, InvalidOperation):
+            raise ValueError(f"parameter {self.name} wants {self.type_name}, got {text!r}") from None
+
+    @property
+    def type_name(self) -> str:
+        return {Decimal: "decimal", float: "float", int: "int", bool: "bool", str: "text"}[self.type]
+
+    def show(self, value: Any) -> str:
+        return str(value).lower() if self.type is bool else str(value)
+
+
+class Strategy:
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **values: Any) -> None:
+        known = {p.name: p for p in self.params}
+        for key in values:
+            if key not in known:
+                raise ValueError(f"strategy {self.name} has no parameter {key!r} (it has: {', '.join(known) or 'none'})")
+        self.values = {p.name: values.get(p.name, p.default) for p in self.params}
+        for key, value in self.values.items():
+            setattr(self, key, value)
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError for parameter values that make no sense together."""
+
+    def quote(self, snapshot: Snapshot) -> list[Intent]:
+        raise NotImplementedError
+
+
+# Small conversions for strategy maths: floats in, Drift integers out.
+
+def price_from_usd(usd: float) -> int:
+    return round(usd * PRICE_PRECISION)
+
+
+def base_from_units(market: MarketState, units: Decimal | float) -> int:
+    """Base amount in the market's precision, from human units."""
+    return int(Decimal(str(units)) * market.spec.base_precision)
+
+
+def base_for_notional(market: MarketState, usd: Decimal | float) -> int:
+    """Base amount worth `usd` at the oracle price."""
+    return int(Decimal(str(usd)) * PRICE_PRECISION * market.spec.base_precision) // market.oracle_price
