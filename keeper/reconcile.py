@@ -1,0 +1,59 @@
+"""Step 5 of the tick: desired orders vs resting orders -> the smallest plan.
+
+An open keeper order that exactly matches a desired order stays (keeping its queue place);
+everything else of ours is cancelled, and only what is missing is placed. Orders without a
+user_order_id are not the keeper's and are never touched.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from keeper.model import MAX_OPEN_ORDERS, MAX_USER_ORDER_ID, Intent, OpenOrder, Placement, Plan
+
+
+def _order_key(o: OpenOrder) -> tuple:
+    price = 0 if o.oracle_offset is not None else o.price
+    return (o.market, o.side, price, o.oracle_offset, o.remaining, o.post_only, o.reduce_only)
+
+
+def _intent_key(i: Intent) -> tuple:
+    return (i.market, i.side, i.price or 0, i.oracle_offset, i.size, i.post_only, i.reduce_only)
+
+
+def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped: tuple[str, ...] = ()) -> Plan:
+    wanted = Counter(_intent_key(i) for i in intents)
+    cancels = []
+    for order in sorted(open_orders, key=lambda o: o.order_id):
+        if order.user_order_id == 0:
+            continue
+        key = _order_key(order)
+        if wanted[key] > 0:
+            wanted[key] -= 1
+        else:
+            cancels.append(order)
+
+    missing = []
+    for intent in intents:
+        key = _intent_key(intent)
+        if wanted[key] > 0:
+            wanted[key] -= 1
+            missing.append(intent)
+
+    notes = list(dropped)
+    free_slots = MAX_OPEN_ORDERS - (len(open_orders) - len(cancels))
+    if len(missing) > free_slots:
+        notes += [f"{i.market} {i.side}: no free order slot ({MAX_OPEN_ORDERS} max)" for i in missing[free_slots:]]
+        missing = missing[: max(free_slots, 0)]
+
+    # Lowest free ids, never one still resting or being cancelled in this plan, so that a
+    # recorded plan is a pure function of the snapshot (replay --verify depends on it).
+    taken = {o.user_order_id for o in open_orders}
+    free_ids = (uid for uid in range(1, MAX_USER_ORDER_ID + 1) if uid not in taken)
+    places = []
+    for intent in missing:
+        uid = next(free_ids, None)
+        if uid is None:
+            notes.append(f"{intent.market} {intent.side}: no free user_order_id")
+            continue
+        places.append(Placement(intent, uid))
+    return Plan(cancels=tuple(cancels), places=tuple(places), dropped=tuple(notes))
