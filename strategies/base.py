@@ -91,3 +91,46 @@ def base_from_units(market: MarketState, units: Decimal | float) -> int:
 def base_for_notional(market: MarketState, usd: Decimal | float) -> int:
     """Base amount worth `usd` at the oracle price."""
     return int(Decimal(str(usd)) * PRICE_PRECISION * market.spec.base_precision) // market.oracle_price
+
+
+def sticky(snapshot: Snapshot, want: Intent, tolerance_bps: float) -> Intent:
+    """Keep resting an order of ours that is already close enough to `want`.
+
+    Re-quoting on every one-tick move loses queue priority and pays for cancels; returning
+    the resting order's exact terms lets the reconciler leave it alone. It reads only the
+    snapshot, so the strategy stays pure.
+    """
+    oracle = snapshot.markets[want.market].oracle_price
+    band = oracle * tolerance_bps / 10_000
+    for order in snapshot.user.open_orders:
+        if (order.user_order_id == 0 or order.market != want.market or order.side != want.side
+                or order.post_only != want.post_only or order.reduce_only != want.reduce_only
+                or (order.oracle_offset is None) != (want.oracle_offset is None)):
+            continue
+        if want.oracle_offset is not None:
+            close = abs(order.oracle_offset - want.oracle_offset) <= band
+            same = Intent(want.market, want.side, order.remaining, oracle_offset=order.oracle_offset,
+                          post_only=order.post_only, reduce_only=order.reduce_only, expiry_s=want.expiry_s)
+        else:
+            close = abs(order.price - want.price) <= band
+            same = Intent(want.market, want.side, order.remaining, price=order.price,
+                          post_only=order.post_only, reduce_only=order.reduce_only, expiry_s=want.expiry_s)
+        if close and want.size // 2 <= order.remaining <= want.size * 6 // 5:
+            return same
+    return want
+
+
+def parse_sizes(text: str) -> dict[str, Decimal]:
+    """'SOL-PERP=1,BTC-PERP=0.002' -> {market: base units}; ValueError says what is wrong."""
+    sizes: dict[str, Decimal] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        market, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise InvalidOperation
+            sizes[market.strip()] = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"sizes: {part!r} is not MARKET=AMOUNT") from None
+        if not sizes[market.strip()].is_finite() or sizes[market.strip()] <= 0:
+            raise ValueError(f"sizes: {part!r} needs a positive amount")
+    return sizes

@@ -20,3 +20,7 @@ class Venue(Protocol):
 
     async def close(self) -> None:
         """Release connections and helper processes."""
+
+
+class VenueExhausted(Exception):
+    """The venue has no more ticks to give (a replay reached the end of its archive)."""
