@@ -1,0 +1,5 @@
+import sys
+
+from keeper.cli import main
+
+sys.exit(main())

@@ -1,0 +1,118 @@
+"""The command line: run, strategies, replay, archive verify.
+
+Every problem the user can fix ends in one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from keeper.errors import UserError
+
+NETWORKS = ("local",)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--param wants KEY=VALUE, got {pair!r}")
+        params[key.strip()] = value
+    return params
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="keeper", description="A market-making keeper for Drift Protocol v2.")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="make markets (default: on the embedded local market)")
+    run.add_argument("--network", default="local", help="where to trade: local (the embedded simulated exchange)")
+    run.add_argument("--strategy", help="strategy name (skips the picker); see `keeper strategies`")
+    run.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
+    run.add_argument("--markets", default="SOL-PERP,BTC-PERP,ETH-PERP", help="comma-separated market names")
+    run.add_argument("--ticks", type=_positive_int, help="stop after N ticks (default: run until Ctrl-C)")
+    run.add_argument("--fast", action="store_true", help="run ticks back to back on simulated time")
+    run.add_argument("--interval", type=_positive_float, default=1.0, help="seconds per tick (default 1)")
+    run.add_argument("--seed", type=_positive_int, help="random seed of the local market (default: a fresh one, recorded)")
+    run.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (first market absolute, others relative)")
+    run.add_argument("--archive-dir", default="data/archived", help="parent folder of the session folder (default data/archived)")
+
+    sub.add_parser("strategies", help="list the strategies, their descriptions and parameters")
+
+    replay = sub.add_parser("replay", help="replay an archived session through a strategy")
+    replay.add_argument("session", metavar="SESSION_DIR")
+    replay.add_argument("--strategy", help="strategy to replay (default: the recorded one)")
+    replay.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
+    replay.add_argument("--verify", action="store_true", help="check that the recorded strategy reproduces every recorded plan")
+    replay.add_argument("--json", metavar="FILE", help="also write the summary to FILE as JSON")
+
+    archive = sub.add_parser("archive", help="archive tools")
+    archive_sub = archive.add_subparsers(dest="archive_command", required=True, parser_class=_Parser)
+    verify = archive_sub.add_parser("verify", help="validate every archived document against the schemas")
+    verify.add_argument("session", metavar="SESSION_DIR")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+        if args.command == "run":
+            from keeper.run import run_command
+
+            if args.network not in NETWORKS:
+                raise UserError(f"--network {args.network}: this build trades on: {', '.join(NETWORKS)}")
+            return run_command(args, _params(args.param), argv if argv is not None else sys.argv[1:])
+        if args.command == "strategies":
+            from keeper.ui.listing import print_strategies
+
+            print_strategies()
+            return 0
+        if args.command == "replay":
+            from keeper.replay import replay_command
+
+            return replay_command(args, _params(args.param))
+        if args.command == "archive":
+            from keeper.archive.verify import format_report, verify_session
+
+            report = verify_session(args.session)
+            print(format_report(report))
+            return 0 if report.ok else 1
+        return 2
+    except UserError as exc:
+        print(f"keeper: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("keeper: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

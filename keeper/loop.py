@@ -1,0 +1,89 @@
+"""One tick: snapshot -> strategy -> snap -> risk -> reconcile -> execute -> archive.
+
+The loop never asks which venue it runs on. Ticks never overlap: a stop request is honoured
+between ticks, and every keeper order is cancelled before the loop returns.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+from keeper.model import Execution, Plan, Snapshot
+from keeper.reconcile import reconcile
+from keeper.risk import RiskGate
+from keeper.snap import snap_intents
+from keeper.venues.base import Venue, VenueExhausted
+from strategies.base import Strategy
+
+log = logging.getLogger("keeper")
+
+
+class Observer(Protocol):
+    def on_tick(self, snapshot: Snapshot, execution: Execution) -> None: ...
+
+
+def decide(strategy: Strategy, risk: RiskGate, snapshot: Snapshot) -> Plan:
+    """The pure part of a tick: the same snapshot always gives the same plan."""
+    intents = strategy.quote(snapshot)
+    intents, snap_notes = snap_intents(intents, snapshot.markets)
+    intents, risk_notes = risk.check(intents, snapshot)
+    return reconcile(intents, snapshot.user.open_orders, tuple(snap_notes + risk_notes))
+
+
+@dataclass
+class Loop:
+    venue: Venue
+    strategy: Strategy
+    risk: RiskGate
+    archive: Optional[object] = None  # SessionWriter: write_snapshot / write_execution
+    observers: tuple[Observer, ...] = ()
+    interval_s: float = 1.0
+    fast: bool = False
+
+    def __post_init__(self) -> None:
+        self.ticks = 0
+        self.stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def tick(self) -> Execution:
+        snapshot = await self.venue.snapshot()
+        if self.archive is not None:
+            self.archive.write_snapshot(snapshot)
+        try:
+            plan = decide(self.strategy, self.risk, snapshot)
+        except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
+            log.error("strategy %s failed on tick %d: %s: %s", self.strategy.name, self.ticks, type(exc).__name__, exc)
+            plan = Plan(dropped=(f"strategy error: {type(exc).__name__}: {exc}",))
+        execution = await self.venue.execute(plan, snapshot)
+        if self.archive is not None:
+            self.archive.write_execution(execution)
+        for observer in self.observers:
+            observer.on_tick(snapshot, execution)
+        self.ticks += 1
+        return execution
+
+    async def run(self, ticks: Optional[int] = None) -> int:
+        """Runs until `ticks` are done or stop() is called; returns how many keeper orders the shutdown cancelled."""
+        try:
+            while (ticks is None or self.ticks < ticks) and not self.stopping.is_set():
+                started = time.monotonic()
+                try:
+                    await self.tick()
+                except VenueExhausted:
+                    break
+                if not self.fast:
+                    remaining = self.interval_s - (time.monotonic() - started)
+                    if remaining > 0:
+                        try:
+                            await asyncio.wait_for(self.stopping.wait(), remaining)
+                        except asyncio.TimeoutError:
+                            pass
+        finally:
+            cancelled = await self.venue.cancel_all()
+            log.info("shutdown: cancelled %d keeper order(s)", cancelled)
+        return cancelled

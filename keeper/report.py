@@ -1,0 +1,103 @@
+"""Session results per market and in total: fills, volume, fees, PnL, inventory, drawdown.
+
+Built from snapshots alone (our fills and funding ride along in each), so a live run and a
+replay of it are summarised by the same code.
+"""
+from __future__ import annotations
+
+from keeper.accounting import Ledger, quote_value
+from keeper.model import PRICE_PRECISION, QUOTE_PRECISION, Snapshot
+
+
+class Report:
+    def __init__(self) -> None:
+        self.ledgers: dict[str, Ledger] = {}
+        self.oracle: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.drawdown: dict[str, int] = {}
+        self.max_inventory_quote: dict[str, int] = {}
+        self.snapshots = 0
+
+    def observe(self, snapshot: Snapshot) -> None:
+        self.snapshots += 1
+        for name, market in snapshot.markets.items():
+            if name not in self.ledgers:
+                self.ledgers[name] = Ledger(market.spec.base_precision)
+            self.oracle[name] = market.oracle_price
+        for fill in snapshot.user.fills:
+            if fill.market in self.ledgers:
+                self.ledgers[fill.market].apply(fill)
+        for name, amount in snapshot.user.funding.items():
+            if name in self.ledgers:
+                self.ledgers[name].funding += amount
+        total = 0
+        for name, ledger in self.ledgers.items():
+            pnl = ledger.total_pnl(self.oracle[name])
+            total += pnl
+            self._track(name, pnl)
+            inventory = abs(quote_value(ledger.base, self.oracle[name], ledger.base_precision))
+            self.max_inventory_quote[name] = max(self.max_inventory_quote.get(name, 0), inventory)
+        self._track("total", total)
+
+    def _track(self, key: str, pnl: int) -> None:
+        self.peak[key] = max(self.peak.get(key, 0), pnl)
+        self.drawdown[key] = max(self.drawdown.get(key, 0), self.peak[key] - pnl)
+
+    def summary(self) -> dict:
+        """Figures in USD (floats are fine here: this is the reporting edge)."""
+        usd = lambda q: round(q / QUOTE_PRECISION, 6)  # noqa: E731
+        markets = {}
+        totals = dict(fills=0, volume=0, fees=0, funding=0, realized=0, unrealized=0, total=0, inventory=0)
+        for name, ledger in self.ledgers.items():
+            oracle = self.oracle[name]
+            row = dict(fills=ledger.fills, volume=ledger.volume, fees=ledger.fees, funding=ledger.funding,
+                       realized=ledger.realized, unrealized=ledger.unrealized(oracle), total=ledger.total_pnl(oracle),
+                       inventory=self.max_inventory_quote.get(name, 0))
+            for key in totals:
+                totals[key] += row[key]
+            markets[name] = {
+                "fills": ledger.fills,
+                "volume_usd": usd(row["volume"]),
+                "fees_usd": usd(row["fees"]),
+                "funding_usd": usd(row["funding"]),
+                "realized_pnl_usd": usd(row["realized"]),
+                "unrealized_pnl_usd": usd(row["unrealized"]),
+                "total_pnl_usd": usd(row["total"]),
+                "position": ledger.base / ledger.base_precision,
+                "max_inventory": ledger.max_inventory / ledger.base_precision,
+                "max_inventory_usd": usd(row["inventory"]),
+                "max_drawdown_usd": usd(self.drawdown.get(name, 0)),
+                "last_oracle": oracle / PRICE_PRECISION,
+            }
+        total = {
+            "fills": totals["fills"],
+            "volume_usd": usd(totals["volume"]),
+            "fees_usd": usd(totals["fees"]),
+            "funding_usd": usd(totals["funding"]),
+            "realized_pnl_usd": usd(totals["realized"]),
+            "unrealized_pnl_usd": usd(totals["unrealized"]),
+            "total_pnl_usd": usd(totals["total"]),
+            "max_inventory_usd": usd(totals["inventory"]),
+            "max_drawdown_usd": usd(self.drawdown.get("total", 0)),
+        }
+        return {"snapshots": self.snapshots, "markets": markets, "total": total}
+
+
+def format_summary(summary: dict) -> str:
+    """A plain-text table, readable in a log file and on a terminal alike."""
+    head = f"{'market':<10}{'fills':>7}{'volume $':>13}{'fees $':>10}{'realized $':>12}{'unreal. $':>11}{'total $':>11}{'max inv $':>11}{'max DD $':>10}"
+    lines = [head, "-" * len(head)]
+    rows = list(summary["markets"].items()) + [("TOTAL", summary["total"])]
+    for name, r in rows:
+        lines.append(
+            f"{name:<10}{r['fills']:>7}{r['volume_usd']:>13,.2f}{r['fees_usd']:>10,.2f}{r['realized_pnl_usd']:>12,.2f}"
+            f"{r['unrealized_pnl_usd']:>11,.2f}{r['total_pnl_usd']:>11,.2f}{r['max_inventory_usd']:>11,.2f}{r['max_drawdown_usd']:>10,.2f}"
+        )
+    return "\n".join(lines)
+
+
+class ReportObserver(Report):
+    """A Report that rides the loop as an observer."""
+
+    def on_tick(self, snapshot: Snapshot, execution) -> None:
+        self.observe(snapshot)

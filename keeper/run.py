@@ -1,0 +1,121 @@
+"""`keeper run`: choose a strategy, open a session folder, run the loop, summarise."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import secrets
+import signal
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import strategies
+from keeper.errors import UserError
+from keeper.loop import Loop
+from keeper.report import ReportObserver, format_summary
+from keeper.risk import RiskGate
+
+log = logging.getLogger("keeper")
+
+
+def choose_strategy(name: str | None, raw_params: dict[str, str], interactive: bool) -> strategies.Strategy:
+    try:
+        if name or raw_params or not interactive:
+            return strategies.build(name or strategies.DEFAULT, raw_params)
+        from keeper.ui.picker import pick
+
+        chosen, values = pick(strategies.discover())
+        return strategies.build(chosen, values=values)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def versions() -> dict[str, str]:
+    return {
+        "keeper": metadata.version("drift-keeper"),
+        "driftpy": metadata.version("driftpy"),
+        "python": platform.python_version(),
+    }
+
+
+def json_params(strategy: strategies.Strategy) -> dict:
+    """Parameter values as JSON: Decimals as strings so they survive exactly."""
+    return {k: (str(v) if not isinstance(v, (bool, int, float, str)) else v) for k, v in strategy.values.items()}
+
+
+def setup_logging(session: Path, interactive: bool) -> None:
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    to_file = logging.FileHandler(session / "keeper.log", encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(to_file)
+    to_screen = logging.StreamHandler(sys.stderr)
+    to_screen.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    # On a terminal the live view shows the ticks; only problems scroll above it.
+    to_screen.setLevel(logging.WARNING if interactive else logging.INFO)
+    log.addHandler(to_screen)
+
+
+async def drive(loop: Loop, ticks: int | None) -> int:
+    running = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        running.add_signal_handler(sig, loop.stop)
+    try:
+        return await loop.run(ticks)
+    finally:
+        await loop.venue.close()
+
+
+def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
+    from keeper.archive.writer import SessionWriter
+    from keeper.ui.live import make_view
+    from keeper.venues.local import LocalVenue, load_price_path
+
+    markets = [m.strip() for m in args.markets.split(",") if m.strip()]
+    if not markets:
+        raise UserError("--markets needs at least one market name")
+    price_path = load_price_path(args.price_path) if args.price_path else None
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    strategy = choose_strategy(args.strategy, raw_params, interactive)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    interval_ms = max(1, round(args.interval * 1000))
+    venue = LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms)
+
+    manifest = {
+        "network": args.network,
+        "strategy": strategy.name,
+        "params": json_params(strategy),
+        "seed": seed,
+        "markets": markets,
+        "interval_ms": interval_ms,
+        "price_path": str(Path(args.price_path).resolve()) if args.price_path else None,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "argv": ["keeper", *argv],
+    }
+    writer = SessionWriter.create(args.archive_dir, manifest)
+    setup_logging(writer.path, interactive)
+    log.info("session %s: strategy %s %s on %s (seed %d)", writer.path, strategy.name, manifest["params"], ",".join(markets), seed)
+
+    report = ReportObserver()
+    view = make_view(interactive, report, strategy.name)
+    loop = Loop(venue, strategy, RiskGate(), writer, (report, view), interval_s=args.interval, fast=args.fast)
+    try:
+        with view:
+            cancelled = asyncio.run(drive(loop, args.ticks))
+    finally:
+        writer.close()
+
+    summary = report.summary()
+    writer.finish({"ticks": loop.ticks, "cancelled_on_shutdown": cancelled, **summary})
+    text = format_summary(summary)
+    log.info("summary after %d ticks:\n%s", loop.ticks, text)
+    print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}; {cancelled} keeper order(s) cancelled on shutdown.")
+    print(text)
+    print(f"\nsession: {writer.path}")
+    print(f"replay:  keeper replay {writer.path}")
+    return 0
