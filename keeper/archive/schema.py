@@ -1,0 +1,73 @@
+"""The archive's JSON Schemas, loaded once from package data.
+
+The record schemas share their definitions through model.schema.json, so the validators
+resolve `$ref`s against a registry built from the shipped files, never the network.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+
+FORMAT = "drift-keeper-archive/1"
+NAMES = ("manifest", "snapshot", "execution", "model")
+
+
+def _is_int(checker, instance) -> bool:
+    return type(instance) is int
+
+
+# JSON Schema counts 100.0 as an integer; the codec does not, and a price written as a
+# float has already been rounded somewhere. Our validator is strict so verify agrees with decode.
+_StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int),
+)
+
+
+@functools.cache
+def load(name: str) -> dict:
+    """The parsed schema document `name` (one of NAMES)."""
+    text = resources.files("keeper.archive").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _registry() -> Registry:
+    docs = [load(n) for n in NAMES]
+    return Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
+
+
+@functools.cache
+def validator(name: str) -> Draft202012Validator:
+    schema = load(name)
+    Draft202012Validator.check_schema(schema)
+    return _StrictValidator(schema, registry=_registry())
+
+
+def errors(name: str, document) -> list[str]:
+    """One line per schema violation of `document`, path first; empty when valid."""
+    found = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [_describe(e) for e in found]
+
+
+def first_error(name: str, document) -> str | None:
+    """The first violation only: cheap enough to call per record."""
+    error = next(validator(name).iter_errors(document), None)
+    return None if error is None else _describe(error)
+
+
+def _describe(error) -> str:
+    where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+    message = error.message
+    if error.context:  # oneOf/anyOf: the bare message quotes the value, not what is wrong with it
+        inner = best_match(error.context)
+        inner_where = "/".join(str(p) for p in inner.relative_path)
+        message = f"matches none of the allowed shapes ({inner_where + ': ' if inner_where else ''}{inner.message})"
+    if len(message) > 200:  # jsonschema quotes the whole offending value; keep reports one readable line
+        message = message[:200] + "..."
+    return f"{where}: {message}".replace("\n", " ")
