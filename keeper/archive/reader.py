@@ -1,0 +1,238 @@
+"""Reads a session folder back: the manifest, then every record in seq order.
+
+A bad line never stops the read: it is skipped and reported as "file:line: reason", and
+everything valid after it is still returned. A crashed writer can leave a half-written
+last line; that is reported as truncated.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator, Optional, Union
+
+import orjson
+
+from keeper.archive import codec, schema
+from keeper.archive.writer import MANIFEST, SEGMENT_PREFIX, SUMMARY
+from keeper.errors import UserError
+from keeper.model import Execution, Snapshot
+
+KINDS = {"snapshot": Snapshot, "execution": Execution}
+_SEGMENT = re.compile(re.escape(SEGMENT_PREFIX) + r"(\d{6,})\.jsonl(\.gz)?")
+# Any int of 19+ digits may be beyond 64 bits, which orjson would silently turn into a float.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+# Every record the writer makes starts like this; used to find a record glued behind garbage.
+_RECORD_START = b'{"kind":'
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    kind: str
+    seq: int
+    ts: int
+    slot: int
+    value: Union[Snapshot, Execution]
+    where: str  # "records-000001.jsonl:17"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: str
+    reason: str
+    truncated: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+def open_session(path) -> "Session":
+    """Open a session folder; UserError (one line) if it is not a readable session."""
+    folder = check_folder(path)
+    manifest, problem = load_manifest(folder)
+    if problem is not None:
+        raise UserError(problem)
+    return Session(folder, manifest)
+
+
+def check_folder(path) -> Path:
+    folder = Path(path)
+    if not folder.exists():
+        raise UserError(f"no such session folder: {folder}")
+    if not folder.is_dir():
+        raise UserError(f"not a session folder: {folder} is a file")
+    if not (folder / MANIFEST).is_file():
+        raise UserError(f"not a session folder: {folder} has no {MANIFEST}")
+    return folder
+
+
+def load_manifest(folder: Path) -> tuple[Optional[dict], Optional[str]]:
+    """(manifest, None) when valid, else (None, one line saying what is wrong)."""
+    where = folder / MANIFEST
+    try:
+        manifest = json.loads(where.read_bytes())
+    except OSError as exc:
+        return None, f"{where}: cannot read: {exc.strerror or exc}"
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        return None, f"{where}: not valid JSON: {exc}"
+    if not isinstance(manifest, dict):
+        return None, f"{where}: not a JSON object"
+    if manifest.get("format") != schema.FORMAT:
+        return None, f"{where}: unsupported archive format {manifest.get('format')!r} (this keeper reads {schema.FORMAT})"
+    problem = schema.first_error("manifest", manifest)
+    if problem is not None:
+        return None, f"{where}: {problem}"
+    return manifest, None
+
+
+class Session:
+    def __init__(self, path: Path, manifest: dict) -> None:
+        self.path = path
+        self.manifest = manifest
+        self._problems: list[Problem] = []
+
+    @property
+    def summary(self) -> Optional[dict]:
+        """summary.json, or None when the run did not end cleanly (or the file is unreadable)."""
+        try:
+            value = json.loads((self.path / SUMMARY).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def segments(self) -> list[Path]:
+        """One path per segment, in order: the plain copy when there is one, else the .gz."""
+        found: dict[int, dict[bool, Path]] = {}
+        for entry in self.path.iterdir():
+            m = _SEGMENT.fullmatch(entry.name)  # .gz.tmp leftovers of a crashed compression don't match
+            if m:
+                found.setdefault(int(m.group(1)), {})[bool(m.group(2))] = entry
+        return [copies.get(False) or copies[True] for _, copies in sorted(found.items())]
+
+    def problems(self) -> list[str]:
+        """After iterating records(): one "file:line: reason" per skipped line."""
+        return [str(p) for p in self._problems]
+
+    @property
+    def issues(self) -> list[Problem]:
+        return list(self._problems)
+
+    def records(self, *, validate: bool = False) -> Iterator[Record]:
+        """Every valid record in seq order. validate=True also checks each document against
+        its JSON Schema (what `archive verify` does; too slow for a plain replay)."""
+        self._problems = []
+        last_seq = 0
+        skipped = 0  # bad lines since the last good record, to tell a gap they explain from real loss
+        for segment in self.segments():
+            for where, line, complete in self._lines(segment):
+                result = self._parse(where, line, complete, validate)
+                if not isinstance(result, Record):
+                    skipped += 1
+                    continue
+                if result.seq <= last_seq:
+                    self._problems.append(Problem(where, f"seq {result.seq} does not follow seq {last_seq}; skipped as a duplicate"))
+                    continue
+                missing = result.seq - last_seq - 1
+                if missing > skipped:
+                    self._problems.append(Problem(where, f"records {last_seq + 1}..{result.seq - 1} are missing"))
+                last_seq, skipped = result.seq, 0
+                yield result
+
+    # -- lines ---------------------------------------------------------------------------
+
+    def _lines(self, segment: Path) -> Iterator[tuple[str, bytes, bool]]:
+        """(where, line, ends with a newline) for each line of a segment."""
+        try:
+            f = _open_segment(segment)
+        except FileNotFoundError:
+            # A live writer compressed the segment between listing and opening: read the .gz.
+            if segment.suffix == ".gz":
+                self._problems.append(Problem(segment.name, "segment vanished while reading"))
+                return
+            segment = segment.with_name(segment.name + ".gz")
+            try:
+                f = _open_segment(segment)
+            except OSError as exc:
+                self._problems.append(Problem(segment.name, f"cannot read: {exc.strerror or exc}"))
+                return
+        except OSError as exc:
+            self._problems.append(Problem(segment.name, f"cannot read: {exc.strerror or exc}"))
+            return
+        number = 0
+        with f:
+            try:
+                for number, line in enumerate(f, 1):
+                    complete = line.endswith(b"\n")
+                    yield f"{segment.name}:{number}", line[:-1] if complete else line, complete
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                self._problems.append(
+                    Problem(f"{segment.name}:{number + 1}", f"compressed segment is damaged, rest of it unreadable ({exc})", truncated=isinstance(exc, EOFError))
+                )
+
+    def _parse(self, where: str, line: bytes, complete: bool, validate: bool) -> Union[Record, Problem]:
+        try:
+            doc = _loads(line)
+        except ValueError as exc:
+            start = line.find(_RECORD_START, 1)
+            if start > 0:  # a record glued behind garbage (a torn write): report the garbage, keep the record
+                self._problems.append(Problem(where, f"{start} bytes of garbage before a record"))
+                return self._parse(where, line[start:], complete, validate)
+            if not complete:
+                problem = Problem(where, f"truncated record ({len(line)} bytes, no end of line)", truncated=True)
+            elif not line.strip():
+                problem = Problem(where, "empty line")
+            else:
+                problem = Problem(where, f"not valid JSON: {exc}")
+            self._problems.append(problem)
+            return problem
+        reason = _check(doc, validate)
+        if reason is None:
+            kind = doc["kind"]
+            try:
+                value = codec.decode(KINDS[kind], doc[kind])
+            except ValueError as exc:
+                reason = f"cannot decode: {exc}"
+            else:
+                if value.ts != doc["ts"] or value.slot != doc["slot"]:
+                    reason = f"record ts/slot {doc['ts']}/{doc['slot']} differ from the {kind}'s {value.ts}/{value.slot}"
+                else:
+                    return Record(kind, doc["seq"], doc["ts"], doc["slot"], value, where)
+        problem = Problem(where, reason)
+        self._problems.append(problem)
+        return problem
+
+
+def _open_segment(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _loads(line: bytes):
+    if not _LONG_NUMBER.search(line):
+        try:
+            return orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass  # maybe a stdlib-written record (escaped lone surrogates); the stdlib decides
+    return json.loads(line)
+
+
+def _check(doc, validate: bool) -> Optional[str]:
+    """Why `doc` is not a record, or None. Without validate only the envelope is checked;
+    the codec checks the value's shape and types as it decodes."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        return f"unknown record kind {kind!r}"
+    if validate:
+        return schema.first_error(kind, doc)
+    for key in ("seq", "ts", "slot"):
+        if type(doc.get(key)) is not int:
+            return f"{key} must be an integer, not {doc.get(key)!r}"
+    if doc["seq"] < 1:
+        return f"seq must be 1 or more, not {doc['seq']}"
+    if kind not in doc:
+        return f"missing {kind}"
+    return None
