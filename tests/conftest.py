@@ -1,0 +1,37 @@
+"""Shared builders for tests: small, explicit snapshots in Drift precisions."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from keeper.model import (
+    BASE_PRECISION, PRICE_PRECISION, Book, Level, MarketSpec, MarketState, OpenOrder, Snapshot, UserState,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "real"
+KEEPER = [sys.executable, "-m", "keeper"]
+
+# SOL-PERP's real parameters (dump d9d0c2d53a6e510f): tick $0.0001, step 0.01 SOL.
+SOL_PERP = MarketSpec("SOL-PERP", "perp", 0, BASE_PRECISION, 100, 10_000_000, 10_000_000, 100, 20, 500, 300)
+
+
+def market(spec: MarketSpec = SOL_PERP, oracle: int = 85 * PRICE_PRECISION, bid: int | None = None, ask: int | None = None) -> MarketState:
+    bids = (Level(bid, BASE_PRECISION),) if bid else ()
+    asks = (Level(ask, BASE_PRECISION),) if ask else ()
+    return MarketState(spec, oracle, 1000, 0, oracle, 0, Book(bids, asks), None, None)
+
+
+def snapshot(markets: dict[str, MarketState] | None = None, orders: tuple[OpenOrder, ...] = (), positions=None, ts: int = 1_700_000_000_000) -> Snapshot:
+    markets = markets if markets is not None else {"SOL-PERP": market()}
+    user = UserState(10_000 * 10**6, 10_000 * 10**6, positions or {}, orders)
+    return Snapshot(ts, 1000, markets, user)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED.exists():
+        pytest.skip(f"real data not found at {SHARED} (../shared beside the repo)")
+    return SHARED
