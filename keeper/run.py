@@ -102,7 +102,7 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     log.info("session %s: strategy %s %s on %s (seed %d)", writer.path, strategy.name, manifest["params"], ",".join(markets), seed)
 
     report = ReportObserver()
-    view = make_view(interactive, report, strategy.name)
+    view = make_view(interactive, report, strategy.name, fast=args.fast)
     loop = Loop(venue, strategy, RiskGate(), writer, (report, view), interval_s=args.interval, fast=args.fast)
     try:
         with view:

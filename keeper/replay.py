@@ -1,0 +1,79 @@
+"""`keeper replay`: run an archived session through a strategy, what-if or verify."""
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import strategies
+from keeper.errors import UserError
+from keeper.loop import Loop
+from keeper.report import ReportObserver, format_summary
+from keeper.risk import RiskGate
+from keeper.venues.replay import ReplayVenue
+
+DEFAULT_COLLATERAL = 10_000 * 10**6
+
+
+def recorded_strategy(manifest: dict, name: str | None, raw_params: dict[str, str]) -> strategies.Strategy:
+    """The recorded strategy with its recorded parameters, or another one (what-if)."""
+    recorded = manifest["strategy"]
+    chosen = name or recorded
+    try:
+        if chosen == recorded:
+            available = strategies.discover()
+            if recorded not in available:
+                raise ValueError(f"the session's strategy {recorded!r} is not installed")
+            params = {p.name: p for p in available[recorded].params}
+            recorded_values = {k: params[k].parse(str(v).lower() if isinstance(v, bool) else str(v))
+                               for k, v in manifest.get("params", {}).items() if k in params}
+            return strategies.build(chosen, raw_params, values=recorded_values)
+        return strategies.build(chosen, raw_params)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def replay_command(args, raw_params: dict[str, str]) -> int:
+    from keeper.archive.reader import open_session
+
+    session = open_session(args.session)
+    manifest = session.manifest
+    if args.verify and (raw_params or (args.strategy and args.strategy != manifest["strategy"])):
+        raise UserError("--verify replays the recorded strategy with its recorded parameters; drop --strategy/--param")
+    strategy = recorded_strategy(manifest, args.strategy, raw_params)
+    venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", DEFAULT_COLLATERAL))
+    report = ReportObserver()
+    loop = Loop(venue, strategy, RiskGate(), archive=None, observers=(report,), fast=True)
+    asyncio.run(loop.run())
+
+    summary = report.summary()
+    problems = session.problems()
+    result = {
+        "session": str(Path(args.session)),
+        "mode": "verify" if args.verify else "what-if",
+        "strategy": strategy.name,
+        "params": {k: (str(v) if isinstance(v, Decimal) else v) for k, v in strategy.values.items()},
+        "summary": summary,
+        "archive_problems": problems,
+    }
+    for problem in problems:
+        print(f"archive: {problem}")
+    if args.verify:
+        result["verify"] = {"plans": venue.plans_compared, "reproduced": venue.plans_matched, "mismatches": venue.mismatches[:50]}
+        print(f"verify: reproduced {venue.plans_matched} of {venue.plans_compared} recorded plans "
+              f"({strategy.name}, {summary['snapshots']} snapshots)")
+        for line in venue.mismatches[:10]:
+            print(f"  mismatch: {line}")
+    else:
+        print(f"what-if: {strategy.name} {result['params']} over {summary['snapshots']} archived snapshots")
+        print(format_summary(summary))
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot write {args.json}: {exc.strerror}") from None
+        print(f"summary written to {args.json}")
+    if args.verify and (venue.mismatches or venue.plans_compared == 0):
+        return 1
+    return 0
