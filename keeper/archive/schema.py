@@ -10,7 +10,6 @@ import json
 from importlib import resources
 
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
 FORMAT = "drift-keeper-archive/1"
@@ -65,7 +64,7 @@ def _describe(error) -> str:
     where = "/".join(str(p) for p in error.absolute_path) or "(top)"
     message = error.message
     if error.context:  # oneOf/anyOf: the bare message quotes the value, not what is wrong with it
-        inner = best_match(error.context)
+        inner = max(error.context, key=lambda e: len(e.relative_path))  # the deepest says most
         inner_where = "/".join(str(p) for p in inner.relative_path)
         message = f"matches none of the allowed shapes ({inner_where + ': ' if inner_where else ''}{inner.message})"
     if len(message) > 200:  # jsonschema quotes the whole offending value; keep reports one readable line
