@@ -11,9 +11,9 @@ from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.report import ReportObserver, format_summary
 from keeper.risk import RiskGate
+from keeper.run import COLLATERAL
 from keeper.venues.replay import ReplayVenue
 
-DEFAULT_COLLATERAL = 10_000 * 10**6
 
 
 def recorded_strategy(manifest: dict, name: str | None, raw_params: dict[str, str]) -> strategies.Strategy:
@@ -42,7 +42,7 @@ def replay_command(args, raw_params: dict[str, str]) -> int:
     if args.verify and (raw_params or (args.strategy and args.strategy != manifest["strategy"])):
         raise UserError("--verify replays the recorded strategy with its recorded parameters; drop --strategy/--param")
     strategy = recorded_strategy(manifest, args.strategy, raw_params)
-    venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", DEFAULT_COLLATERAL))
+    venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL))
     report = ReportObserver()
     loop = Loop(venue, strategy, RiskGate(), archive=None, observers=(report,), fast=True)
     asyncio.run(loop.run())

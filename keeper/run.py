@@ -14,10 +14,13 @@ from pathlib import Path
 import strategies
 from keeper.errors import UserError
 from keeper.loop import Loop
+from keeper.model import QUOTE_PRECISION
 from keeper.report import ReportObserver, format_summary
 from keeper.risk import RiskGate
 
 log = logging.getLogger("keeper")
+
+COLLATERAL = 10_000 * QUOTE_PRECISION  # the local market's starting USDC
 
 
 def choose_strategy(name: str | None, raw_params: dict[str, str], interactive: bool) -> strategies.Strategy:
@@ -83,7 +86,7 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     strategy = choose_strategy(args.strategy, raw_params, interactive)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     interval_ms = max(1, round(args.interval * 1000))
-    venue = LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms)
+    venue = LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL)
 
     manifest = {
         "network": args.network,
@@ -96,6 +99,7 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
         "argv": ["keeper", *argv],
+        "collateral": COLLATERAL,
     }
     writer = SessionWriter.create(args.archive_dir, manifest)
     setup_logging(writer.path, interactive)

@@ -1,0 +1,56 @@
+"""The picker and live view driven through a real pseudo-terminal, as a user would."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pexpect
+
+from tests.conftest import ROOT
+
+DOWN, ENTER, CLEAR_LINE = "\x1b[B", "\r", "\x15"  # arrow down, Enter, Ctrl-U
+
+
+def spawn(args, tmp_path):
+    env = dict(os.environ, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="140", LINES="40")
+    return pexpect.spawn(sys.executable, ["-m", "keeper", *args, "--archive-dir", str(tmp_path)], cwd=str(ROOT),
+                         env=env, encoding="utf-8", timeout=60, dimensions=(40, 140))
+
+
+def test_pick_a_strategy_edit_a_parameter_and_run(tmp_path):
+    child = spawn(["run", "--fast", "--ticks", "20", "--seed", "4"], tmp_path)
+    child.expect("Which strategy")
+    child.expect("fixed_spread")
+    child.expect("mean_reversion")
+    child.send(DOWN)
+    child.send(ENTER)
+    child.expect("Press Enter to keep a default")
+    child.expect(r"Moving-average window.*\(window, int\)")
+    child.send(CLEAR_LINE + "abc" + ENTER)  # rejected: the prompt explains and stays
+    child.expect("window wants int")
+    child.send(CLEAR_LINE + "12" + ENTER)
+    for _ in range(5):  # spread_bps, skew, size_usd, max_position_usd, requote_bps: keep defaults
+        child.expect(r"\(\w+, \w+\)")
+        child.send(ENTER)
+    child.expect("Start the keeper")
+    child.send("y")
+    child.expect("oracle")  # the live table's header row
+    child.expect("replay:  keeper replay")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    (session,) = tmp_path.iterdir()
+    manifest = json.loads((session / "manifest.json").read_text())
+    assert manifest["strategy"] == "mean_reversion"
+    assert manifest["params"]["window"] == 12
+    assert manifest["params"]["spread_bps"] == 25.0
+
+
+def test_flags_skip_the_picker_on_a_terminal(tmp_path):
+    child = spawn(["run", "--fast", "--ticks", "5", "--seed", "4", "--strategy", "fixed_spread"], tmp_path)
+    index = child.expect(["Which strategy", "replay:  keeper replay"])
+    assert index == 1
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
