@@ -1,0 +1,66 @@
+"""Market rules and simulator parameters, read from the shipped market_specs.json.
+
+The file is generated from real account dumps by make_specs.py; MarketSpec carries what the
+program enforces, Params the extra real values the simulator is calibrated with.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from keeper.errors import UserError
+from keeper.model import MarketSpec
+
+_DIR = Path(__file__).resolve().parent
+_SPEC_FIELDS = MarketSpec.__slots__
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    reference_price: int  # last oracle price in the dump; the simulation's start price
+    oracle_conf_ppm: int
+    base_spread: int  # vAMM, per PERCENTAGE_PRECISION (1e6)
+    max_spread: int
+    last_funding_rate: int  # FUNDING_RATE_PRECISION, quote per base per hour
+    annual_vol_bps: int
+    takers_per_hour: int
+    source: str
+
+
+@functools.cache
+def _raw() -> dict[str, dict]:
+    return json.loads((_DIR / "market_specs.json").read_text())
+
+
+@functools.cache
+def shapes() -> dict[str, dict]:
+    return json.loads((_DIR / "book_shapes.json").read_text())
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_raw())
+
+
+def _entry(name: str) -> dict:
+    raw = _raw()
+    if name not in raw:
+        raise UserError(f"unknown market {name!r}; the local market has: {', '.join(raw)}")
+    return raw[name]
+
+
+@functools.cache
+def spec(name: str) -> MarketSpec:
+    e = _entry(name)
+    return MarketSpec(**{k: e[k] for k in _SPEC_FIELDS})
+
+
+@functools.cache
+def params(name: str) -> Params:
+    e = _entry(name)
+    return Params(**{k: e[k] for k in Params.__slots__})
+
+
+def specs() -> dict[str, MarketSpec]:
+    return {n: spec(n) for n in names()}
