@@ -125,20 +125,18 @@ class Session:
         its JSON Schema (what `archive verify` does; too slow for a plain replay)."""
         self._problems = []
         last_seq = 0
-        skipped = 0  # bad lines since the last good record, to tell a gap they explain from real loss
+        reported = 0  # problems before the last good record: the ones after it may explain a seq gap
         for segment in self.segments():
             for where, line, complete in self._lines(segment):
                 result = self._parse(where, line, complete, validate)
                 if not isinstance(result, Record):
-                    skipped += 1
                     continue
                 if result.seq <= last_seq:
                     self._problems.append(Problem(where, f"seq {result.seq} does not follow seq {last_seq}; skipped as a duplicate"))
                     continue
-                missing = result.seq - last_seq - 1
-                if missing > skipped:
+                if result.seq - last_seq - 1 > len(self._problems) - reported:
                     self._problems.append(Problem(where, f"records {last_seq + 1}..{result.seq - 1} are missing"))
-                last_seq, skipped = result.seq, 0
+                last_seq, reported = result.seq, len(self._problems)
                 yield result
 
     # -- lines ---------------------------------------------------------------------------
