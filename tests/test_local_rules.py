@@ -1,0 +1,184 @@
+"""Drift's placement rules on the local market, each rejected with Drift's own error name."""
+from __future__ import annotations
+
+import pytest
+
+from keeper.model import BASE_PRECISION, MAX_OPEN_ORDERS, Intent, OpenOrder, Placement, Plan
+from keeper.venues.local import LocalVenue
+from keeper.venues.local import drift_errors as E
+
+T0 = 1_700_000_000_000
+FLAT = [(T0, 85_000_000)]  # SOL-PERP's oracle held at $85
+
+
+def venue(markets=("SOL-PERP",), **kw) -> LocalVenue:
+    return LocalVenue(list(markets), seed=7, price_path=FLAT, **kw)
+
+
+async def place(v: LocalVenue, *intents: Intent, start_uoid: int = 1):
+    snap = await v.snapshot() if not v._started else None
+    plan = Plan(places=tuple(Placement(it, start_uoid + i) for i, it in enumerate(intents)))
+    ex = await v.execute(plan, snap)
+    return ex.outcomes
+
+
+def below_touch(v: LocalVenue, market="SOL-PERP", ticks=50) -> int:
+    m = v.exchange.markets[market]
+    return m.best("bid") - ticks * m.spec.tick_size
+
+
+async def test_valid_order_rests_with_exchange_order_id():
+    v = venue()
+    await v.snapshot()
+    (out,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=below_touch(v)))
+    assert out.ok and out.error == "" and out.order_id == 1
+    snap = await v.snapshot()
+    (oo,) = snap.user.open_orders
+    assert (oo.order_id, oo.user_order_id, oo.market, oo.side, oo.size) == (1, 1, "SOL-PERP", "bid", BASE_PRECISION)
+    assert any(b.user == "keeper" and b.order_id == 1 for b in snap.markets["SOL-PERP"].book.l3)
+
+
+async def test_post_only_crossing_vamm_rejected():
+    v = venue()
+    snap = await v.snapshot()
+    ask = snap.markets["SOL-PERP"].vamm_ask
+    (out,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=ask))
+    assert not out.ok and out.error == E.POST_ONLY_CROSS
+    (out,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=ask - 100), start_uoid=2)
+    assert out.ok
+
+
+async def test_post_only_crossing_dlob_rejected_on_spot():
+    v = venue(("SOL-PERP", "SOL"))
+    snap = await v.snapshot()
+    spot = snap.markets["SOL"]
+    assert spot.vamm_ask is None
+    (out,) = await place(v, Intent("SOL", "bid", BASE_PRECISION, price=spot.book.best_ask))
+    assert not out.ok and out.error == E.POST_ONLY_CROSS
+    (out,) = await place(v, Intent("SOL", "ask", BASE_PRECISION, price=spot.book.best_bid), start_uoid=2)
+    assert not out.ok and out.error == E.POST_ONLY_CROSS
+
+
+async def test_price_must_be_tick_multiple():
+    v = venue()
+    await v.snapshot()
+    (out,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=below_touch(v) + 50))
+    assert not out.ok and out.error == E.PRICE_NOT_TICK
+
+
+async def test_size_must_be_step_multiple():
+    v = venue()
+    await v.snapshot()
+    (out,) = await place(v, Intent("SOL-PERP", "bid", 15_000_000, price=below_touch(v)))
+    assert not out.ok and out.error == E.SIZE_NOT_STEP
+
+
+async def test_size_below_minimum_rejected():
+    v = venue(("SOL-PERP", "SOL"))
+    await v.snapshot()
+    # Spot SOL: step 0.0001 SOL but minimum 0.1 SOL, so 0.05 SOL is a step multiple yet too small.
+    (out,) = await place(v, Intent("SOL", "bid", 50_000_000, price=below_touch(v, "SOL")))
+    assert not out.ok and out.error == E.SIZE_BELOW_MIN
+    (out,) = await place(v, Intent("SOL", "bid", 100_000_000, price=below_touch(v, "SOL")), start_uoid=2)
+    assert out.ok
+
+
+async def test_at_most_32_open_orders():
+    v = venue()
+    await v.snapshot()
+    px = below_touch(v)
+    intents = [Intent("SOL-PERP", "bid", 10_000_000, price=px - i * 100) for i in range(MAX_OPEN_ORDERS + 1)]
+    outs = await place(v, *intents)
+    assert all(o.ok for o in outs[:MAX_OPEN_ORDERS])
+    assert not outs[-1].ok and outs[-1].error == E.TOO_MANY_ORDERS
+    assert len((await v.snapshot()).user.open_orders) == MAX_OPEN_ORDERS
+
+
+async def test_initial_margin_counts_open_orders():
+    v = venue()  # $10,000 collateral, 5% initial margin: at most $200,000 of worst-case SOL-PERP
+    snap = await v.snapshot()
+    assert snap.user.total_collateral == snap.user.free_collateral == 10_000 * 10**6
+    px = below_touch(v)
+    (out,) = await place(v, Intent("SOL-PERP", "bid", 3_000 * BASE_PRECISION, price=px))
+    assert not out.ok and out.error == E.INSUFFICIENT_COLLATERAL
+    first, second = await place(v, Intent("SOL-PERP", "bid", 1_500 * BASE_PRECISION, price=px),
+                                Intent("SOL-PERP", "bid", 1_500 * BASE_PRECISION, price=px - 100), start_uoid=2)
+    assert first.ok
+    assert not second.ok and second.error == E.INSUFFICIENT_COLLATERAL
+    # An ask on the other side does not add to the worst case while it is smaller than the bids.
+    (ask,) = await place(v, Intent("SOL-PERP", "ask", 1_500 * BASE_PRECISION, price=v.exchange.markets["SOL-PERP"].best("ask") + 10_000), start_uoid=4)
+    assert ask.ok
+    snap = await v.snapshot()
+    assert snap.user.free_collateral < snap.user.total_collateral
+
+
+async def test_reduce_only_that_would_increase_rejected():
+    v = venue()
+    await v.snapshot()
+    (out,) = await place(v, Intent("SOL-PERP", "ask", BASE_PRECISION, price=below_touch(v) + 100_000, reduce_only=True))
+    assert not out.ok and out.error == E.NOT_RISK_REDUCING
+    # Go long by taking the vAMM, then a reduce-only ask is accepted and a reduce-only bid is not.
+    ask = v.exchange.markets["SOL-PERP"].best("ask")
+    (buy,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=ask, post_only=False), start_uoid=2)
+    assert buy.ok
+    assert v.exchange.account.ledgers["SOL-PERP"].base > 0
+    sell, more = await place(v, Intent("SOL-PERP", "ask", BASE_PRECISION, price=ask + 100_000, reduce_only=True),
+                             Intent("SOL-PERP", "bid", BASE_PRECISION, price=below_touch(v), reduce_only=True), start_uoid=3)
+    assert sell.ok
+    assert not more.ok and more.error == E.NOT_RISK_REDUCING
+
+
+async def test_duplicate_user_order_id_rejected():
+    v = venue()
+    await v.snapshot()
+    px = below_touch(v)
+    (a,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=px), start_uoid=9)
+    (b,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=px - 100), start_uoid=9)
+    assert a.ok and not b.ok and b.error == E.USER_ORDER_ID_IN_USE
+
+
+async def test_unknown_market_in_plan_is_an_outcome():
+    v = venue()
+    await v.snapshot()
+    a, b = await place(v, Intent("BTC-PERP", "bid", BASE_PRECISION, price=100), Intent("SOL", "bid", BASE_PRECISION, price=100))
+    assert (a.ok, a.error) == (False, E.PERP_MARKET_NOT_FOUND)
+    assert (b.ok, b.error) == (False, E.SPOT_MARKET_NOT_FOUND)
+
+
+async def test_cancel_unknown_order_is_an_outcome_not_an_exception():
+    v = venue()
+    snap = await v.snapshot()
+    ghost = OpenOrder(999, 5, "SOL-PERP", "bid", 1_000_000, BASE_PRECISION)
+    ex = await v.execute(Plan(cancels=(ghost,)), snap)
+    (out,) = ex.outcomes
+    assert (out.action, out.ok, out.error, out.order_id, out.user_order_id) == ("cancel", False, E.ORDER_NOT_FOUND, 999, 5)
+
+
+async def test_cancels_run_before_placements_and_cancel_all_counts():
+    v = venue()
+    await v.snapshot()
+    px = below_touch(v)
+    await place(v, *[Intent("SOL-PERP", "bid", BASE_PRECISION, price=px - i * 100) for i in range(MAX_OPEN_ORDERS)])
+    snap = await v.snapshot()
+    full = snap.user.open_orders
+    # With 32 resting, a placement only fits because the cancel in the same plan runs first.
+    plan = Plan(cancels=(full[0],), places=(Placement(Intent("SOL-PERP", "bid", BASE_PRECISION, price=px - 5_000), 200),))
+    ex = await v.execute(plan, snap)
+    assert [o.action for o in ex.outcomes] == ["cancel", "place"] and all(o.ok for o in ex.outcomes)
+    assert await v.cancel_all() == MAX_OPEN_ORDERS
+    assert (await v.snapshot()).user.open_orders == ()
+
+
+async def test_expired_orders_are_removed():
+    v = venue()
+    await v.snapshot()
+    (out,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=below_touch(v), expiry_s=2))
+    assert out.ok
+    snap = await v.snapshot()
+    (oo,) = snap.user.open_orders
+    assert oo.max_ts == T0 // 1000 + 2
+    for _ in range(2):
+        snap = await v.snapshot()
+    assert snap.ts // 1000 == oo.max_ts + 1
+    assert snap.user.open_orders == ()
+    assert not any(b.user == "keeper" for b in snap.markets["SOL-PERP"].book.l3)
