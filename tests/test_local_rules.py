@@ -182,3 +182,22 @@ async def test_expired_orders_are_removed():
     assert snap.ts // 1000 == oo.max_ts + 1
     assert snap.user.open_orders == ()
     assert not any(b.user == "keeper" for b in snap.markets["SOL-PERP"].book.l3)
+
+
+async def test_spot_short_is_a_borrow_charged_at_the_liability_weight():
+    v = venue(("SOL-PERP", "SOL"))
+    snap = await v.snapshot()
+    bid = snap.markets["SOL"].book.best_bid
+    (out,) = await place(v, Intent("SOL", "ask", BASE_PRECISION // 10, price=bid, post_only=False))
+    assert out.ok
+    snap = await v.snapshot()
+    (fill,) = [f for f in snap.user.fills if f.market == "SOL"]
+    assert not fill.maker and fill.fee > 0
+    oracle = snap.markets["SOL"].oracle_price
+    pos = snap.user.positions["SOL"]
+    assert pos.base == -fill.size
+    # Proceeds in, borrow out: collateral moves only by the sale's edge against the oracle, and fees.
+    proceeds = fill.size * fill.price // BASE_PRECISION
+    borrow = fill.size * oracle // BASE_PRECISION
+    assert snap.user.total_collateral == 10_000 * 10**6 + proceeds - fill.fee - borrow
+    assert snap.user.free_collateral == snap.user.total_collateral - borrow * 2000 // 10_000

@@ -2,10 +2,13 @@
 
 Collateral follows Drift's shape, simplified to one user with USDC as quote:
   total = USDC balance + perp PnL (Ledger: realised + unrealised - fees + funding)
-          + spot deposits x oracle x initial asset weight
+          + spot deposits x oracle x initial asset weight - spot borrows x oracle
   requirement (initial) = per perp: worst-case |base incl. open orders| x oracle x margin_ratio_initial
-          + per spot: worst-case borrow x oracle x initial liability weight
+          + per spot: worst-case borrow x oracle x margin_ratio_initial (liability weight - 1)
                       + open bids' notional x (1 - asset weight)   (quote turned into weighted SOL)
+Drift itself keeps borrows out of total collateral and charges them at the full liability
+weight; netting them here gives the same free collateral, and a total that does not jump by
+the proceeds of a spot short.
 """
 from __future__ import annotations
 
@@ -93,6 +96,8 @@ class Account:
                 total += led.total_pnl(oracles[name])
             elif led.base > 0:
                 total += quote_value(led.base, oracles[name], spec.base_precision) * spec.asset_weight // MARGIN_PRECISION
+            elif led.base < 0:
+                total += quote_value(led.base, oracles[name], spec.base_precision)
         return total
 
     def requirement(self, oracles: dict[str, int], extra: tuple[str, str, int] | None = None) -> int:
@@ -115,6 +120,6 @@ class Account:
             else:
                 borrow = min(led.base, led.base - asks)
                 if borrow < 0:
-                    req += quote_value(-borrow, px, bp) * (MARGIN_PRECISION + spec.margin_ratio_initial) // MARGIN_PRECISION
+                    req += quote_value(-borrow, px, bp) * spec.margin_ratio_initial // MARGIN_PRECISION
                 req += quote_value(bids, px, bp) * (MARGIN_PRECISION - spec.asset_weight) // MARGIN_PRECISION
         return req
