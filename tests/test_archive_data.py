@@ -10,6 +10,7 @@ import json
 import orjson
 
 from keeper.archive import codec
+from keeper.archive.fastencode import to_plain
 from keeper.model import (
     BASE_PRECISION,
     PRICE_PRECISION,
@@ -151,11 +152,11 @@ def execution(tick: int = 0) -> Execution:
     return Execution(ts=snap.ts + 35, slot=snap.slot, plan=plan, outcomes=outcomes, risk_state="REDUCING" if tick % 2 else "ACTIVE")
 
 
-def test_orjson_output_equals_codec_encode():
-    # The writer serialises dataclasses with orjson directly; this pins that to codec.encode.
-    for value in (snapshot(3), execution(3), snapshot(4), execution(4)):
-        assert orjson.loads(orjson.dumps(value)) == codec.encode(value)
-        assert json.loads(json.dumps(codec.encode(value))) == codec.encode(value)
+def test_fast_encoder_writes_what_codec_encode_writes():
+    # The writer uses fastencode.to_plain on its hot path; this pins it to codec.encode.
+    for value in (snapshot(3), execution(3), snapshot(4), execution(4), execution(0).plan.places[0]):
+        assert orjson.loads(orjson.dumps(to_plain(value))) == codec.encode(value)
+        assert json.loads(json.dumps(to_plain(value))) == codec.encode(value)
 
 
 def test_data_is_realistic():
