@@ -45,7 +45,25 @@ def _registry() -> Registry:
 def validator(name: str) -> Draft202012Validator:
     schema = load(name)
     Draft202012Validator.check_schema(schema)
-    return _StrictValidator(schema, registry=_registry())
+    # Following a $ref costs jsonschema more than checking the value; a snapshot has thousands.
+    # The model is not recursive, so the validator gets a copy with every $ref replaced by its target.
+    return _StrictValidator(_inline(schema, schema), registry=_registry())
+
+
+def _inline(node, doc: dict):
+    if isinstance(node, list):
+        return [_inline(v, doc) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        address, _, pointer = node["$ref"].partition("#")
+        target_doc = load(address.removesuffix(".schema.json")) if address else doc
+        target = target_doc
+        for part in pointer.strip("/").split("/") if pointer.strip("/") else ():
+            target = target[part]
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        return {**_inline(target, target_doc), **rest}
+    return {k: _inline(v, doc) for k, v in node.items() if k != "$defs"}
 
 
 def errors(name: str, document) -> list[str]:
