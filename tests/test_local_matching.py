@@ -98,18 +98,18 @@ async def test_maker_fill_earns_rebate_taker_pays_fee():
 
 
 async def test_floating_order_moves_with_oracle():
-    path = [(T0, 85_000_000), (T0 + 1000, 86_000_000), (T0 + 2000, 84_500_000)]
+    path = [(T0, 85_000_000), (T0 + 1000, 85_100_000), (T0 + 2000, 84_900_000)]
     v = venue(path)
     quiet(v)
     snap = await v.snapshot()
-    (oid,) = await place(v, snap, Intent(SOL, "bid", BASE_PRECISION, oracle_offset=-500_000))
-    for expected_oracle in (86_000_000, 84_500_000):
+    (oid,) = await place(v, snap, Intent(SOL, "bid", BASE_PRECISION, oracle_offset=-100_000))
+    for expected_oracle in (85_100_000, 84_900_000):
         snap = await v.snapshot()
         assert snap.markets[SOL].oracle_price == expected_oracle
         (mine,) = [o for o in snap.markets[SOL].book.l3 if o.user == "keeper"]
-        assert (mine.order_id, mine.price, mine.oracle_offset) == (oid, expected_oracle - 500_000, -500_000)
+        assert (mine.order_id, mine.price, mine.oracle_offset) == (oid, expected_oracle - 100_000, -100_000)
     (oo,) = snap.user.open_orders
-    assert oo.price == 0 and oo.oracle_offset == -500_000
+    assert oo.price == 0 and oo.oracle_offset == -100_000
 
 
 async def test_crossed_resting_order_is_picked_off_at_its_price():
@@ -117,7 +117,7 @@ async def test_crossed_resting_order_is_picked_off_at_its_price():
     v = venue(path)
     quiet(v)
     snap = await v.snapshot()
-    px = snap.markets[SOL].vamm_ask - 1_000
+    px = v.exchange.markets[SOL].best("ask") - 100  # the best bid, just under the DLOB and vAMM asks
     (oid,) = await place(v, snap, Intent(SOL, "bid", BASE_PRECISION, price=px))
     snap = await v.snapshot()
     assert snap.markets[SOL].vamm_ask < px  # now our stale bid is through the vAMM

@@ -38,9 +38,20 @@ async def test_valid_order_rests_with_exchange_order_id():
     assert any(b.user == "keeper" and b.order_id == 1 for b in snap.markets["SOL-PERP"].book.l3)
 
 
+def empty_dlob(v: LocalVenue, market: str) -> None:
+    """Take the background makers' orders away, leaving the vAMM as the only liquidity."""
+    m = v.exchange.markets[market]
+    for o in list(m.book.orders()):
+        m.book.remove(o)
+    m.makers.live = [None] * len(m.makers.live)
+
+
 async def test_post_only_crossing_vamm_rejected():
     v = venue()
+    await v.snapshot()
+    empty_dlob(v, "SOL-PERP")
     snap = await v.snapshot()
+    assert snap.markets["SOL-PERP"].book.asks == () or snap.markets["SOL-PERP"].book.best_ask > snap.markets["SOL-PERP"].vamm_ask
     ask = snap.markets["SOL-PERP"].vamm_ask
     (out,) = await place(v, Intent("SOL-PERP", "bid", BASE_PRECISION, price=ask))
     assert not out.ok and out.error == E.POST_ONLY_CROSS

@@ -15,6 +15,9 @@ HOUR_MS = 3_600_000
 # Drift caps the mark/oracle TWAP spread used for funding at oracle_twap / 33 (tier A/B contracts).
 FUNDING_SPREAD_CAP_DIVISOR = 33
 VOL_HALF_LIFE_TICKS = 60
+# Drift widens the vAMM spread with the oracle's recent standard deviation, measured over far
+# more than one tick; a minute's worth gives spreads near the dumps' long/short_spread.
+VOL_HORIZON_MS = 60_000
 
 
 class Market:
@@ -46,6 +49,7 @@ class Market:
         self.oracle_slot = slot
         sigma_tick = self.params.annual_vol_bps / 10_000 * math.sqrt(interval_ms / (365 * 86_400_000)) * 1e6
         self._var = sigma_tick * sigma_tick
+        self._interval_ms = interval_ms
         self._requote_vamm()
         self.makers.seed()
         self.oracle_twap = self.oracle
@@ -65,7 +69,7 @@ class Market:
 
     def _requote_vamm(self) -> None:
         if self.vamm is not None:
-            self.vamm.requote(self.oracle, round(math.sqrt(self._var)))
+            self.vamm.requote(self.oracle, round(math.sqrt(self._var * VOL_HORIZON_MS / self._interval_ms)))
 
     def vamm_top(self, side: str) -> Optional[int]:
         return self.vamm.top(side) if self.vamm is not None else None
