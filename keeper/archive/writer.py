@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 
 from keeper.archive import schema
-from keeper.archive.fastencode import to_plain
+from keeper.archive.codec import encode
 from keeper.errors import UserError
 from keeper.model import Execution, Snapshot
 
@@ -121,7 +121,7 @@ class SessionWriter:
     def _write(self, kind: str, value) -> None:
         self._check_usable()
         seq = self._seq + 1
-        record = {"kind": kind, "seq": seq, "ts": value.ts, "slot": value.slot, kind: to_plain(value)}
+        record = {"kind": kind, "seq": seq, "ts": value.ts, "slot": value.slot, kind: encode(value)}
         try:
             line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
         except TypeError:
