@@ -11,7 +11,7 @@ class FixedSpread(Strategy):
     name = "fixed_spread"
     description = "Symmetric post-only quotes around the oracle at a fixed spread (the default)."
     params = (
-        Param("spread_bps", float, 20.0, "Distance of each quote from the oracle, in bps"),
+        Param("spread_bps", float, 5.0, "Distance of each quote from the oracle, in bps"),
         Param("size_usd", Decimal, Decimal("100"), "Quote size per side, in USD at the oracle price"),
         Param("sizes", str, "", "Per-market sizes in base units, e.g. SOL-PERP=1,BTC-PERP=0.002 (overrides size_usd)"),
         Param("floating", bool, True, "Rest oracle-offset orders that move with the oracle"),

@@ -75,7 +75,7 @@ def test_fixed_spread_quotes_symmetric_floating_orders():
 
 
 def test_fixed_spread_fixed_prices_and_per_market_sizes():
-    s = strategies.build("fixed_spread", {"floating": "false", "sizes": "SOL-PERP=2.5"})
+    s = strategies.build("fixed_spread", {"floating": "false", "sizes": "SOL-PERP=2.5", "spread_bps": "20"})
     bid, ask = s.quote(snapshot())
     assert bid.price == 85 * PRICE_PRECISION - 170_000 and ask.price == 85 * PRICE_PRECISION + 170_000
     assert bid.size == 2_500_000_000

@@ -26,7 +26,7 @@ class Market:
         self.spec, self.params, self.name = spec, params, spec.name
         self.source = source
         self.book = OrderBook(spec.tick_size)
-        self.takers = Takers(shape, spec.step_size, params.takers_per_hour, random.Random(f"{seed}/{spec.name}/takers"))
+        self.takers = Takers(shape, spec.step_size, params.takers_per_hour, params.taker_size_ppm, random.Random(f"{seed}/{spec.name}/takers"))
         unit = self.takers.sizes[len(self.takers.sizes) // 2]
         self.vamm: Optional[Vamm] = (
             Vamm(spec.tick_size, unit, spec.step_size, params.base_spread, params.max_spread) if spec.kind == "perp" else None

@@ -26,6 +26,7 @@ class Params:
     last_funding_rate: int  # FUNDING_RATE_PRECISION, quote per base per hour
     annual_vol_bps: int
     takers_per_hour: int
+    taker_size_ppm: int  # taker sizes are real near-touch order sizes scaled by this
     source: str
 
 

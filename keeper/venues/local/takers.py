@@ -1,4 +1,8 @@
-"""Takers: seeded Poisson arrivals per market, sizes drawn from the real book's near-touch orders."""
+"""Takers: seeded Poisson arrivals per market, sizes shaped like the real book's near-touch orders.
+
+Resting maker orders are far larger than a typical taker, so their sizes are scaled down to
+the assumed mean taker size (make_specs.TAKER_MEAN_USD) while keeping their distribution.
+"""
 from __future__ import annotations
 
 import math
@@ -9,8 +13,8 @@ SLIPPAGE_PPM = 5_000  # takers are IOC limits this far through the oracle
 
 
 class Takers:
-    def __init__(self, shape: dict, step_size: int, per_hour: int, rng: random.Random):
-        sizes = [steps * step_size for _, ppm, steps, floating, _, _ in shape["orders"]
+    def __init__(self, shape: dict, step_size: int, per_hour: int, size_ppm: int, rng: random.Random):
+        sizes = [max(1, steps * size_ppm // 1_000_000) * step_size for _, ppm, steps, floating, _, _ in shape["orders"]
                  if abs(ppm - (0 if floating else 1_000_000)) <= NEAR_PPM]
         self.sizes = sorted(sizes) or [step_size]
         self.per_hour = per_hour
