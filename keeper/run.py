@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import platform
 import secrets
+import shutil
 import signal
 import sys
 from datetime import datetime, timezone
@@ -48,6 +50,20 @@ def json_params(strategy: strategies.Strategy) -> dict:
     return {k: (str(v) if not isinstance(v, (bool, int, float, str)) else v) for k, v in strategy.values.items()}
 
 
+def invocation() -> str:
+    """How this user starts the keeper, so a printed command can be pasted as it is."""
+    here = Path(sys.executable).parent / "keeper"
+    on_path = shutil.which("keeper")
+    if on_path and Path(on_path).resolve() == here.resolve():
+        return "keeper"
+    if here.exists():
+        try:
+            return str(here.relative_to(Path.cwd()))
+        except ValueError:
+            return str(here)
+    return f"{sys.executable} -m keeper"
+
+
 def setup_logging(session: Path, interactive: bool) -> None:
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -75,7 +91,7 @@ async def drive(loop: Loop, ticks: int | None) -> int:
 
 def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     from keeper.archive.writer import SessionWriter
-    from keeper.ui.live import make_view
+    from keeper.ui.live import make_views
     from keeper.venues.local import LocalVenue, load_price_path
 
     markets = [m.strip() for m in args.markets.split(",") if m.strip()]
@@ -106,10 +122,12 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     log.info("session %s: strategy %s %s on %s (seed %d)", writer.path, strategy.name, manifest["params"], ",".join(markets), seed)
 
     report = ReportObserver()
-    view = make_view(interactive, report, strategy.name, fast=args.fast)
-    loop = Loop(venue, strategy, RiskGate(), writer, (report, view), interval_s=args.interval, fast=args.fast)
+    views = make_views(interactive, report, strategy.name, fast=args.fast)
+    loop = Loop(venue, strategy, RiskGate(), writer, (report, *views), interval_s=args.interval, fast=args.fast)
     try:
-        with view:
+        with contextlib.ExitStack() as stack:
+            for view in views:
+                stack.enter_context(view)
             cancelled = asyncio.run(drive(loop, args.ticks))
     finally:
         writer.close()
@@ -121,5 +139,5 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}; {cancelled} keeper order(s) cancelled on shutdown.")
     print(text)
     print(f"\nsession: {writer.path}")
-    print(f"replay:  keeper replay {writer.path}")
+    print(f"replay:  {invocation()} replay {writer.path}")
     return 0

@@ -18,7 +18,7 @@ def test_run_archive_verify_and_replay(tmp_path):
                  "--archive-dir", str(tmp_path))
     assert run.returncode == 0, run.stderr
     (session,) = tmp_path.iterdir()
-    assert f"keeper replay {session}" in run.stdout
+    assert f"keeper replay {session}" in run.stdout  # ".venv/bin/keeper replay" or "keeper replay"
     assert "TOTAL" in run.stdout and str(session) in run.stdout
     assert (session / "keeper.log").read_text().count("tick ") >= 1
     manifest = json.loads((session / "manifest.json").read_text())

@@ -45,6 +45,7 @@ def test_pick_a_strategy_edit_a_parameter_and_run(tmp_path):
     assert manifest["strategy"] == "mean_reversion"
     assert manifest["params"]["window"] == 12
     assert manifest["params"]["spread_bps"] == 25.0
+    assert "tick 1 slot" in (session / "keeper.log").read_text()  # the log file keeps ticks on a terminal too
 
 
 def test_flags_skip_the_picker_on_a_terminal(tmp_path):

@@ -134,7 +134,9 @@ class LogView:
         pass
 
 
-def make_view(interactive: bool, report: Report, strategy: str, fast: bool = False) -> LiveView | LogView:
+def make_views(interactive: bool, report: Report, strategy: str, fast: bool = False) -> list:
+    """The log lines always (the session's log file keeps them); the live table on a terminal."""
+    views: list = [LogView(report, strategy, min_gap_s=1.0 if fast else 0.0)]
     if interactive:
-        return LiveView(report, strategy)
-    return LogView(report, strategy, min_gap_s=1.0 if fast else 0.0)
+        views.append(LiveView(report, strategy))
+    return views
