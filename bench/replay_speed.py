@@ -29,12 +29,16 @@ def record(ticks: int, parent: Path) -> Path:
     return session
 
 
-def archive_bytes(session: Path) -> tuple[int, int]:
-    stored = raw = 0
+def archive_bytes(session: Path) -> tuple[int, int, int]:
+    """(bytes on disk, raw JSON bytes, gzip ratio of the closed segments)."""
+    stored = raw = gz_stored = gz_raw = 0
     for path in session.glob("records-*"):
-        stored += path.stat().st_size
-        raw += len(gzip.decompress(path.read_bytes())) if path.suffix == ".gz" else path.stat().st_size
-    return stored, raw
+        size = path.stat().st_size
+        plain = len(gzip.decompress(path.read_bytes())) if path.suffix == ".gz" else size
+        stored, raw = stored + size, raw + plain
+        if path.suffix == ".gz":
+            gz_stored, gz_raw = gz_stored + size, gz_raw + plain
+    return stored, raw, (gz_raw / gz_stored if gz_stored else 0)
 
 
 def timed_replay(session: Path, *extra: str) -> float:
@@ -49,11 +53,14 @@ def main() -> None:
     ticks = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     with tempfile.TemporaryDirectory() as folder:
         session = record(ticks, Path(folder))
-        stored, raw = archive_bytes(session)
+        stored, raw, ratio = archive_bytes(session)
         per_snapshot, raw_per_snapshot = stored / ticks, raw / ticks
         print(f"archive, {MARKETS}, {ticks} ticks (one snapshot + one execution record each): "
-              f"{per_snapshot:,.0f} B stored per snapshot ({raw_per_snapshot:,.0f} B raw JSON); "
-              f"{per_snapshot * 3600 / 1e6:,.1f} MB stored per hour at 1 s ticks ({raw_per_snapshot * 3600 / 1e6:,.1f} MB raw)")
+              f"{raw_per_snapshot:,.0f} B raw JSON per snapshot, {raw_per_snapshot * 3600 / 1e6:,.1f} MB raw per hour at 1 s ticks")
+        if ratio:
+            print(f"  closed segments gzip {ratio:,.0f}x: {raw_per_snapshot / ratio:,.0f} B per snapshot, "
+                  f"{raw_per_snapshot / ratio * 3600 / 1e6:,.2f} MB per hour; this session on disk {stored / 1e6:,.1f} MB "
+                  f"({per_snapshot:,.0f} B per snapshot, its open last segment uncompressed)")
         for label, extra in (("what-if (recorded strategy)", ()), ("what-if mean_reversion", ("--strategy", "mean_reversion")),
                              ("--verify", ("--verify",))):
             seconds = timed_replay(session, *extra)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 import orjson
 
 from keeper.archive import codec
@@ -168,3 +170,18 @@ def test_data_is_realistic():
     assert any(o.price == 0 and o.oracle_offset is not None for o in snap.user.open_orders)
     assert codec.decode(Snapshot, codec.encode(snap)) == snap
     assert codec.decode(Execution, codec.encode(execution())) == execution()
+
+
+def test_generated_decoder_agrees_with_the_generic_walk_and_names_bad_fields():
+    for value, cls in ((snapshot(3), Snapshot), (execution(3), Execution)):
+        data = json.loads(json.dumps(codec.encode(value)))
+        assert codec.field_decoder(cls)(data) == codec._decode(cls, data, cls.__name__) == value
+    data = json.loads(json.dumps(codec.encode(snapshot(3))))
+    name = next(iter(data["markets"]))
+    data["markets"][name]["oracle_price"] = 85.5
+    with pytest.raises(ValueError, match=r"oracle_price: expected an integer"):
+        codec.decode(Snapshot, data)
+    data["markets"][name]["oracle_price"] = 85_500_000
+    data["user"]["open_orders"] = [{"bogus": 1}]
+    with pytest.raises(ValueError, match=r"open_orders\[0\]: missing"):
+        codec.decode(Snapshot, data)

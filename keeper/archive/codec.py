@@ -30,8 +30,86 @@ def encode(value: Any) -> Any:
 
 
 def decode(cls: type, data: Any) -> Any:
-    """Build `cls` from JSON data; raises ValueError on anything of the wrong shape."""
-    return _decode(cls, data, cls.__name__)
+    """Build `cls` from JSON data; raises ValueError on anything of the wrong shape.
+
+    The generated decoder checks every type but says only that something is wrong; when it
+    refuses, the generic walk below runs to name the field.
+    """
+    try:
+        return field_decoder(cls)(data)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return _decode(cls, data, cls.__name__)
+
+
+def _bad(value: Any) -> Any:
+    raise ValueError(value)
+
+
+def _int(v: Any) -> int:
+    return v if type(v) is int else _bad(v)
+
+
+def _str(v: Any) -> str:
+    return v if type(v) is str else _bad(v)
+
+
+def _bool(v: Any) -> bool:
+    return v if type(v) is bool else _bad(v)
+
+
+def _list(v: Any) -> list:
+    return v if type(v) is list else _bad(v)
+
+
+def _dict(v: Any) -> dict:
+    return v if type(v) is dict else _bad(v)
+
+
+@functools.cache
+def field_decoder(tp: Any) -> Callable[[Any], Any]:
+    """A function that builds `tp` from JSON data, raising on any wrong type."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        inner_decode = field_decoder(inner)
+        return lambda v: None if v is None else inner_decode(v)
+    if origin is typing.Literal:
+        allowed = frozenset(typing.get_args(tp))
+        return lambda v: v if v in allowed and type(v) is str else _bad(v)
+    if origin is tuple:
+        item = field_decoder(typing.get_args(tp)[0])
+        return lambda v: tuple(map(item, _list(v)))
+    if origin is dict:
+        item = field_decoder(typing.get_args(tp)[1])
+        return lambda v: {_str(k): item(x) for k, x in _dict(v).items()}
+    if tp is int:
+        return _int
+    if tp is str:
+        return _str
+    if tp is bool:
+        return _bool
+    if dataclasses.is_dataclass(tp):
+        return _dataclass_decoder(tp)
+    raise TypeError(f"codec cannot decode {tp!r}")
+
+
+def _dataclass_decoder(cls: type) -> Callable[[dict], Any]:
+    namespace: dict[str, Any] = {"cls": cls, "_dict": _dict}
+    hints = _hints(cls)
+    args = []
+    for f in _fields(cls):
+        namespace[f"d_{f.name}"] = field_decoder(hints[f.name])
+        value = f"d_{f.name}(d[{f.name!r}])"
+        if f.default is not dataclasses.MISSING:
+            namespace[f"default_{f.name}"] = f.default
+            value = f"({value} if {f.name!r} in d else default_{f.name})"
+        elif f.default_factory is not dataclasses.MISSING:
+            namespace[f"factory_{f.name}"] = f.default_factory
+            value = f"({value} if {f.name!r} in d else factory_{f.name}())"
+        args.append(f"{f.name}={value}")
+    source = f"def decode(d):\n    d = _dict(d)\n    return cls({', '.join(args)})\n"
+    exec(source, namespace)  # source built only from the model's own field names and types
+    return namespace["decode"]
 
 
 @functools.cache
