@@ -30,14 +30,17 @@ class Report:
         for name, amount in snapshot.user.funding.items():
             if name in self.ledgers:
                 self.ledgers[name].funding += amount
-        total = 0
+        total = total_inventory = 0
         for name, ledger in self.ledgers.items():
             pnl = ledger.total_pnl(self.oracle[name])
             total += pnl
             self._track(name, pnl)
             inventory = abs(quote_value(ledger.base, self.oracle[name], ledger.base_precision))
+            total_inventory += inventory
             self.max_inventory_quote[name] = max(self.max_inventory_quote.get(name, 0), inventory)
         self._track("total", total)
+        # the total is the largest gross exposure held at one time, not a sum of per-market peaks
+        self.max_inventory_quote["total"] = max(self.max_inventory_quote.get("total", 0), total_inventory)
 
     def _track(self, key: str, pnl: int) -> None:
         self.peak[key] = max(self.peak.get(key, 0), pnl)
@@ -45,42 +48,35 @@ class Report:
 
     def summary(self) -> dict:
         """Figures in USD (floats are fine here: this is the reporting edge)."""
-        usd = lambda q: round(q / QUOTE_PRECISION, 6)  # noqa: E731
         markets = {}
-        totals = dict(fills=0, volume=0, fees=0, funding=0, realized=0, unrealized=0, total=0, inventory=0)
+        totals = dict.fromkeys(("fills", "volume", "fees", "funding", "realized", "unrealized", "total"), 0)
         for name, ledger in self.ledgers.items():
             oracle = self.oracle[name]
             row = dict(fills=ledger.fills, volume=ledger.volume, fees=ledger.fees, funding=ledger.funding,
-                       realized=ledger.realized, unrealized=ledger.unrealized(oracle), total=ledger.total_pnl(oracle),
-                       inventory=self.max_inventory_quote.get(name, 0))
+                       realized=ledger.realized, unrealized=ledger.unrealized(oracle), total=ledger.total_pnl(oracle))
             for key in totals:
                 totals[key] += row[key]
             markets[name] = {
-                "fills": ledger.fills,
-                "volume_usd": usd(row["volume"]),
-                "fees_usd": usd(row["fees"]),
-                "funding_usd": usd(row["funding"]),
-                "realized_pnl_usd": usd(row["realized"]),
-                "unrealized_pnl_usd": usd(row["unrealized"]),
-                "total_pnl_usd": usd(row["total"]),
+                **self._usd(row, name),
                 "position": ledger.base / ledger.base_precision,
                 "max_inventory": ledger.max_inventory / ledger.base_precision,
-                "max_inventory_usd": usd(row["inventory"]),
-                "max_drawdown_usd": usd(self.drawdown.get(name, 0)),
                 "last_oracle": oracle / PRICE_PRECISION,
             }
-        total = {
-            "fills": totals["fills"],
-            "volume_usd": usd(totals["volume"]),
-            "fees_usd": usd(totals["fees"]),
-            "funding_usd": usd(totals["funding"]),
-            "realized_pnl_usd": usd(totals["realized"]),
-            "unrealized_pnl_usd": usd(totals["unrealized"]),
-            "total_pnl_usd": usd(totals["total"]),
-            "max_inventory_usd": usd(totals["inventory"]),
-            "max_drawdown_usd": usd(self.drawdown.get("total", 0)),
+        return {"snapshots": self.snapshots, "markets": markets, "total": self._usd(totals, "total")}
+
+    def _usd(self, row: dict, key: str) -> dict:
+        usd = lambda q: round(q / QUOTE_PRECISION, 6)  # noqa: E731
+        return {
+            "fills": row["fills"],
+            "volume_usd": usd(row["volume"]),
+            "fees_usd": usd(row["fees"]),
+            "funding_usd": usd(row["funding"]),
+            "realized_pnl_usd": usd(row["realized"]),
+            "unrealized_pnl_usd": usd(row["unrealized"]),
+            "total_pnl_usd": usd(row["total"]),
+            "max_inventory_usd": usd(self.max_inventory_quote.get(key, 0)),
+            "max_drawdown_usd": usd(self.drawdown.get(key, 0)),
         }
-        return {"snapshots": self.snapshots, "markets": markets, "total": total}
 
 
 def format_summary(summary: dict) -> str:
