@@ -14,7 +14,8 @@ NETWORKS = ("local",)
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not usage + message
-        raise UserError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("keeper").strip()
+        raise UserError(f"{command}: {message}" if command else message)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
