@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keeper.model import Fill, Position
+from keeper.model import FUNDING_RATE_PRECISION, QUOTE_PRECISION, Fill, Position
+
+
+# funding rate (1e9) * base / base precision * elapsed ms -> quote (1e6): / 1e3 / 3.6e6 ms per hour
+FUNDING_DIVISOR = (FUNDING_RATE_PRECISION // QUOTE_PRECISION) * 3_600_000
 
 
 def quote_value(base: int, price: int, base_precision: int) -> int:
@@ -31,6 +35,20 @@ class Ledger:
     volume: int = 0  # quote traded
     fills: int = 0
     max_inventory: int = 0  # largest |base| seen
+    funding_rest: int = 0  # funding owed below a micro-dollar, carried to the next accrual
+
+    def accrue_funding(self, rate: int, elapsed_ms: int) -> int:
+        """Pay or receive `rate` (quote per base per hour, FUNDING_RATE_PRECISION; >0 longs pay)
+        for `elapsed_ms`; returns the quote paid to us now. Remainders carry over, so many short
+        accruals pay exactly what one long one would."""
+        if not self.base:
+            return 0
+        owed = -self.base * rate * elapsed_ms + self.funding_rest
+        divisor = self.base_precision * FUNDING_DIVISOR
+        paid = _div_trunc(owed, divisor)
+        self.funding_rest = owed - paid * divisor
+        self.funding += paid
+        return paid
 
     def apply(self, fill: Fill) -> None:
         delta = fill.size if fill.side == "bid" else -fill.size

@@ -48,3 +48,17 @@ def test_report_tracks_drawdown_and_inventory():
     assert row["max_drawdown_usd"] == 15.0  # peak +10, trough -5
     assert row["max_inventory_usd"] == 110.0
     assert summary["total"]["total_pnl_usd"] == -5.0
+
+
+def test_funding_remainders_carry_so_short_accruals_pay_what_one_long_one_would():
+    rate = 12_345_678  # quote per base per hour, 1e9
+    one, many = Ledger(BASE_PRECISION), Ledger(BASE_PRECISION)
+    for ledger in (one, many):
+        ledger.apply(fill("bid", 100_000_000, 3 * BASE_PRECISION))
+    one.accrue_funding(rate, 3_600_000)
+    for _ in range(3600):
+        many.accrue_funding(rate, 1_000)
+    assert one.funding == many.funding == -37_037  # a long pays 3 x $0.012345678, truncated
+    short = Ledger(BASE_PRECISION)
+    short.apply(fill("ask", 100_000_000, BASE_PRECISION))
+    assert short.accrue_funding(rate, 3_600_000) == 12_345

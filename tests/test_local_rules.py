@@ -5,7 +5,7 @@ import pytest
 
 from keeper.model import BASE_PRECISION, MAX_OPEN_ORDERS, Intent, OpenOrder, Placement, Plan
 from keeper.venues.local import LocalVenue
-from keeper.venues.local import drift_errors as E
+from keeper import drift_errors as E
 
 T0 = 1_700_000_000_000
 FLAT = [(T0, 85_000_000)]  # SOL-PERP's oracle held at $85

@@ -8,7 +8,8 @@ import pytest
 
 from keeper.errors import UserError
 from keeper.venues.local import LocalVenue, spec, specs
-from keeper.venues.local import drift_errors, make_specs
+from keeper import drift_errors
+from keeper.venues.local import make_specs
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 

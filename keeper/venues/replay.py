@@ -16,9 +16,9 @@ from keeper.accounting import Ledger, quote_value
 from keeper.model import (
     FEE_DENOMINATOR, MARGIN_PRECISION, Execution, Fill, MarketState, OpenOrder, Outcome, Plan, Snapshot, UserState,
 )
+from keeper.drift_errors import ORDER_NOT_FOUND, POST_ONLY_CROSS
 from keeper.venues.base import VenueExhausted
 
-MS_PER_HOUR = 3_600_000
 
 
 class ReplayVenue:
@@ -69,7 +69,7 @@ class ReplayVenue:
         for order in plan.cancels:
             known = any(o.order_id == order.order_id for o in self.orders)
             self.orders = [o for o in self.orders if o.order_id != order.order_id]
-            outcomes.append(Outcome("cancel", order.user_order_id, known, "" if known else "OrderDoesNotExist", order.order_id))
+            outcomes.append(Outcome("cancel", order.user_order_id, known, "" if known else ORDER_NOT_FOUND, order.order_id))
         for placement in plan.places:
             outcomes.append(self._place(placement, snapshot))
         return Execution(snapshot.ts, snapshot.slot, plan, tuple(outcomes))
@@ -111,7 +111,7 @@ class ReplayVenue:
         )
         price = self._price(order, market)
         if intent.post_only and _crosses(intent.side, price, market):
-            return Outcome("place", placement.user_order_id, False, "PlacePostOnlyLimitFailure")
+            return Outcome("place", placement.user_order_id, False, POST_ONLY_CROSS)
         self.next_order_id += 1
         self.orders.append(order)
         return Outcome("place", placement.user_order_id, True, "", order.order_id)
@@ -122,10 +122,7 @@ class ReplayVenue:
         for name, market in recorded.markets.items():
             ledger = self.ledgers.setdefault(name, Ledger(market.spec.base_precision))
             if self.previous is not None and market.spec.kind == "perp" and ledger.base:
-                elapsed = recorded.ts - self.previous.ts
-                paid = -ledger.base * market.funding_rate * elapsed // (market.spec.base_precision * 1000 * MS_PER_HOUR)
-                ledger.funding += paid
-                funding[name] = paid
+                funding[name] = ledger.accrue_funding(market.funding_rate, recorded.ts - self.previous.ts)
         if self.previous is not None:
             fills = self._simulate_fills(recorded)
         now_s = recorded.ts // 1000

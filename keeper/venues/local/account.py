@@ -16,9 +16,6 @@ from keeper.accounting import Ledger, quote_value
 from keeper.model import FEE_DENOMINATOR, MARGIN_PRECISION, Fill, MarketSpec, Side
 from keeper.venues.local.book import Order
 
-# quote(1e6) = base(1e9) * rate(1e9) * ms / (1e9 * 1e3 * 3.6e6): funding rates are per hour.
-_FUNDING_DIVISOR = 1_000 * 3_600_000
-
 
 class Account:
     def __init__(self, specs: dict[str, MarketSpec], collateral: int):
@@ -31,7 +28,6 @@ class Account:
         self.open_asks = {n: 0 for n in specs}
         self.fills: list[Fill] = []
         self.funding = {n: 0 for n, s in specs.items() if s.kind == "perp"}
-        self._funding_rest = {n: 0 for n in self.funding}
         self._next_oid = 1
 
     def new_order_id(self) -> int:
@@ -76,17 +72,7 @@ class Account:
         return f
 
     def accrue_funding(self, market: str, rate: int, dt_ms: int) -> None:
-        led = self.ledgers[market]
-        if not led.base:
-            return
-        # Keep the sub-micro-dollar remainder so many small ticks pay exactly what one long one would.
-        num = -led.base * rate * dt_ms + self._funding_rest[market]
-        d = led.base_precision * _FUNDING_DIVISOR
-        paid = abs(num) // d * (1 if num > 0 else -1)
-        self._funding_rest[market] = num - paid * d
-        if paid:
-            led.funding += paid
-            self.funding[market] += paid
+        self.funding[market] += self.ledgers[market].accrue_funding(rate, dt_ms)
 
     def total_collateral(self, oracles: dict[str, int]) -> int:
         total = self.usdc

@@ -11,7 +11,7 @@ from typing import Optional
 
 from keeper.errors import UserError
 from keeper.model import MAX_OPEN_ORDERS, Placement, Trade
-from keeper.venues.local import drift_errors as E
+from keeper import drift_errors as E
 from keeper.venues.local import specs as S
 from keeper.venues.local.account import Account
 from keeper.venues.local.book import Order, sweep

@@ -1,4 +1,4 @@
-"""The Drift program error names the local market rejects with (all exist in driftpy's IDL)."""
+"""Drift program error names, one table for every venue (all exist in driftpy's IDL; a test checks)."""
 
 POST_ONLY_CROSS = "PlacePostOnlyLimitFailure"
 PRICE_NOT_TICK = "InvalidOrderLimitPrice"
