@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from decimal import Decimal
 from pathlib import Path
 
 import strategies
@@ -11,7 +10,7 @@ from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.report import ReportObserver, format_summary
 from keeper.risk import RiskGate
-from keeper.run import COLLATERAL
+from keeper.run import COLLATERAL, json_params
 from keeper.venues.replay import ReplayVenue
 
 
@@ -53,7 +52,7 @@ def replay_command(args, raw_params: dict[str, str]) -> int:
         "session": str(Path(args.session)),
         "mode": "verify" if args.verify else "what-if",
         "strategy": strategy.name,
-        "params": {k: (str(v) if isinstance(v, Decimal) else v) for k, v in strategy.values.items()},
+        "params": json_params(strategy),
         "summary": summary,
         "archive_problems": problems,
     }
