@@ -71,6 +71,13 @@ class Account:
         self.fills.append(f)
         return f
 
+    def fill_order(self, market: str, o: Order, price: int, size: int, maker: bool, ts: int) -> Fill:
+        """Our order `o` filled by `size`: its filled amount, the open totals if it rests, the ledger."""
+        o.filled += size
+        if o.oid in self.orders:
+            self._open(market, o.side, -size)
+        return self.fill(market, o.side, price, size, maker, ts, o.oid, o.uoid)
+
     def accrue_funding(self, market: str, rate: int, dt_ms: int) -> None:
         self.funding[market] += self.ledgers[market].accrue_funding(rate, dt_ms)
 

@@ -142,9 +142,7 @@ class Exchange:
             if o.reduce_only:
                 q = min(q, acct.reduce_cap(m.name, o.side))
             if q > 0:
-                o.filled += q
-                acct._open(m.name, o.side, -q)
-                acct.fill(m.name, o.side, price, q, True, self.ts, o.oid, o.uoid)
+                acct.fill_order(m.name, o, price, q, True, self.ts)
             if o.remaining == 0 or (o.reduce_only and acct.reduce_cap(m.name, o.side) == 0):
                 self._drop(o)  # Drift cancels a reduce-only order once it can no longer reduce
         else:
@@ -224,5 +222,4 @@ class Exchange:
             else:
                 m.trades.append(Trade(price, q, o.side))
             if q:
-                o.filled += q
-                acct.fill(m.name, o.side, price, q, False, self.ts, o.oid, o.uoid)
+                acct.fill_order(m.name, o, price, q, False, self.ts)
