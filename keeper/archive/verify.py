@@ -5,7 +5,6 @@ verify_session) when the folder is not a session at all.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,14 +51,9 @@ def verify_session(path) -> VerifyReport:
             report.executions += 1
     for issue in session.issues:
         (report.truncated if issue.truncated else report.invalid).append(str(issue))
-    summary = folder / SUMMARY
-    if summary.exists():
-        try:
-            report.finished = isinstance(json.loads(summary.read_bytes()), dict)
-        except (OSError, ValueError):
-            pass
-        if not report.finished:
-            report.invalid.append(f"{SUMMARY}: not a readable JSON object")
+    report.finished = session.summary is not None
+    if not report.finished and (folder / SUMMARY).exists():
+        report.invalid.append(f"{SUMMARY}: not a readable JSON object")
     return report
 
 
