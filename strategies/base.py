@@ -6,7 +6,7 @@ orders it wants resting. No I/O, no clock, no randomness; that is what lets
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -102,21 +102,16 @@ def sticky(snapshot: Snapshot, want: Intent, tolerance_bps: float) -> Intent:
     """
     oracle = snapshot.markets[want.market].oracle_price
     band = oracle * tolerance_bps / 10_000
+    floating = want.oracle_offset is not None
     for order in snapshot.user.open_orders:
         if (order.user_order_id == 0 or order.market != want.market or order.side != want.side
                 or order.post_only != want.post_only or order.reduce_only != want.reduce_only
-                or (order.oracle_offset is None) != (want.oracle_offset is None)):
+                or (order.oracle_offset is not None) != floating):
             continue
-        if want.oracle_offset is not None:
-            close = abs(order.oracle_offset - want.oracle_offset) <= band
-            same = Intent(want.market, want.side, order.remaining, oracle_offset=order.oracle_offset,
-                          post_only=order.post_only, reduce_only=order.reduce_only, expiry_s=want.expiry_s)
-        else:
-            close = abs(order.price - want.price) <= band
-            same = Intent(want.market, want.side, order.remaining, price=order.price,
-                          post_only=order.post_only, reduce_only=order.reduce_only, expiry_s=want.expiry_s)
-        if close and want.size // 2 <= order.remaining <= want.size * 6 // 5:
-            return same
+        target, resting = (want.oracle_offset, order.oracle_offset) if floating else (want.price, order.price)
+        if abs(resting - target) <= band and want.size // 2 <= order.remaining <= want.size * 6 // 5:
+            return replace(want, size=order.remaining, price=None if floating else order.price,
+                           oracle_offset=order.oracle_offset if floating else None)
     return want
 
 
