@@ -6,7 +6,6 @@ run depends only on its seed and price path, and adding a market leaves the othe
 from __future__ import annotations
 
 import itertools
-import random
 from typing import Optional
 
 from keeper.errors import UserError
@@ -16,7 +15,7 @@ from keeper.venues.local import specs as S
 from keeper.venues.local.account import Account
 from keeper.venues.local.book import Order, sweep
 from keeper.venues.local.market import Market
-from keeper.venues.local.oracle import PathFollower, RandomWalk
+from keeper.venues.local.oracle import price_sources
 from keeper.venues.local.takers import SLIPPAGE_PPM
 
 AUTHORITY = "keeper"  # BookOrder.user of our own orders; background makers are "maker<N>"
@@ -41,14 +40,10 @@ class Exchange:
         self.account = Account(specs, collateral)
         maker_ids = itertools.count(1)
         self.markets: dict[str, Market] = {}
-        for i, name in enumerate(markets):
-            params = S.params(name)
-            if price_path:
-                source = PathFollower(price_path, price_path[0][1] if i == 0 else params.reference_price)
-            else:
-                source = RandomWalk(params.reference_price, params.annual_vol_bps,
-                                    random.Random(f"{seed}/{name}/oracle"))
-            self.markets[name] = Market(specs[name], params, S.shapes()[name], source, seed, maker_ids.__next__)
+        sources = price_sources(markets, seed, price_path)
+        for name in markets:
+            self.markets[name] = Market(specs[name], S.params(name), S.shapes()[name], sources[name], seed,
+                                        maker_ids.__next__)
         for m in self.markets.values():
             m.start(self.ts, self.slot, interval_ms)
 

@@ -5,8 +5,10 @@ import bisect
 import math
 import random
 from pathlib import Path
+from typing import Optional
 
 from keeper.errors import UserError
+from keeper.venues.local import specs as S
 
 _YEAR_MS = 365 * 86_400_000
 
@@ -86,3 +88,19 @@ class PathFollower:
     def advance(self, ts_ms: int, dt_ms: int) -> int:
         i = max(0, bisect.bisect_right(self._ts, ts_ms) - 1)
         return max(1, self._start * self._px[i] // self._p0)
+
+
+def price_sources(names: list[str], seed: int, price_path: Optional[list[tuple[int, int]]]) -> dict:
+    """One price source per market: a seeded walk at the market's real volatility, or the path.
+
+    With a path, the first market follows its prices and the others its relative moves from
+    their own reference price, so one CSV drives a whole set of markets.
+    """
+    sources = {}
+    for i, name in enumerate(names):
+        params = S.params(name)
+        if price_path:
+            sources[name] = PathFollower(price_path, price_path[0][1] if i == 0 else params.reference_price)
+        else:
+            sources[name] = RandomWalk(params.reference_price, params.annual_vol_bps, random.Random(f"{seed}/{name}/oracle"))
+    return sources
