@@ -38,8 +38,8 @@ from spl.token.instructions import (
     transfer_checked,
 )
 
-from keeper.localnet.chain import BLOCKHASH_LIFETIME
-from tests.localnet_server import serving
+from keeper.localnet.chain import BLOCKHASH_LIFETIME, Chain
+from keeper.localnet.server import listening
 
 SOL = 1_000_000_000
 MINT_LEN, TOKEN_ACCOUNT_LEN = 82, 165
@@ -47,7 +47,8 @@ MINT_LEN, TOKEN_ACCOUNT_LEN = 82, 165
 
 @pytest.fixture
 async def node():
-    async with serving() as (chain, url):
+    chain = Chain()
+    async with listening(chain) as url:
         async with AsyncClient(url, commitment=Confirmed) as client:
             yield chain, url, client
 

@@ -5,11 +5,14 @@ on the port after the RPC port, and answering both protocols on both ports costs
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 
 import orjson
 from aiohttp import web
 
+from keeper.localnet.chain import Chain
 from keeper.localnet.encode import RpcError
 from keeper.localnet.rpc import Rpc
 from keeper.localnet.subscriptions import Subscriptions
@@ -73,3 +76,26 @@ async def start(rpc: Rpc, subscriptions: Subscriptions, port: int, host: str = H
         await runner.cleanup()
         raise
     return runner
+
+
+@contextlib.asynccontextmanager
+async def listening(chain: Chain, port: int | None = None):
+    """Serve `chain` for the duration of the block; yields the HTTP URL.
+
+    Without a port, picks a free pair of consecutive loopback ports (tests, benches).
+    """
+    rpc, subscriptions = Rpc(chain), Subscriptions(chain)
+    candidates = [port] if port else [random.randrange(20_000, 60_000, 2) for _ in range(50)]
+    for candidate in candidates:
+        try:
+            runner = await start(rpc, subscriptions, candidate)
+            break
+        except OSError:
+            if port:
+                raise
+    else:
+        raise OSError("no two free consecutive loopback ports")
+    try:
+        yield f"http://{HOST}:{candidate}"
+    finally:
+        await runner.cleanup()
