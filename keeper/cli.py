@@ -1,4 +1,4 @@
-"""The command line: run, strategies, replay, archive verify.
+"""The command line: run, strategies, replay, archive verify, localnet.
 
 Every problem the user can fix ends in one line on stderr and exit code 2.
 """
@@ -70,6 +70,15 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--verify", action="store_true", help="check that the recorded strategy reproduces every recorded plan")
     replay.add_argument("--json", metavar="FILE", help="also write the summary to FILE as JSON")
 
+    localnet = sub.add_parser("localnet", help="run the real Drift program on a local SVM behind a Solana JSON-RPC endpoint")
+    localnet.add_argument("--drift-program", metavar="PATH",
+                          help="the Drift program binary (default: $DRIFT_PROGRAM_SO, else ~/.cache/drift-keeper/drift.so)")
+    localnet.add_argument("--port", type=_positive_int, default=8899, help="JSON-RPC port; the websocket takes the next (default 8899)")
+    localnet.add_argument("--slot-ms", type=_positive_int, default=400, help="milliseconds per slot (default 400)")
+    localnet.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (SOL absolute, BTC and ETH relative)")
+    localnet.add_argument("--fund", metavar="KEYPAIR", help="keypair to fund with SOL and USDC (default: data/localnet/wallet.json, created once)")
+    localnet.add_argument("--seed", type=_positive_int, default=0, help="seed of the price walk and background flow (default 0)")
+
     archive = sub.add_parser("archive", help="archive tools")
     archive_sub = archive.add_subparsers(dest="archive_command", required=True, parser_class=_Parser)
     verify = archive_sub.add_parser("verify", help="validate every archived document against the schemas")
@@ -95,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             from keeper.replay import replay_command
 
             return replay_command(args, _params(args.param))
+        if args.command == "localnet":
+            from keeper.localnet.command import Options, localnet_command
+
+            return localnet_command(Options(args.drift_program, args.port, args.slot_ms, args.price_path, args.fund, args.seed))
         if args.command == "archive":
             from keeper.archive.verify import format_report, verify_session
 

@@ -84,6 +84,9 @@ class Chain:
     def slot(self) -> int:
         return self.svm.get_clock().slot
 
+    def get_clock(self) -> Clock:
+        return self.svm.get_clock()
+
     @property
     def unix_timestamp(self) -> int:
         return self.svm.get_clock().unix_timestamp

@@ -71,7 +71,7 @@ async def start(rpc: Rpc, subscriptions: Subscriptions, port: int, host: str = H
     await runner.setup()
     try:
         for p in (port, port + 1):
-            await web.TCPSite(runner, host, p, reuse_address=False).start()
+            await web.TCPSite(runner, host, p).start()
     except OSError:
         await runner.cleanup()
         raise
@@ -98,4 +98,5 @@ async def listening(chain: Chain, port: int | None = None):
     try:
         yield f"http://{HOST}:{candidate}"
     finally:
+        await subscriptions.close()
         await runner.cleanup()

@@ -45,12 +45,19 @@ class Subscriptions:
         chain.account_listeners.append(self._account_changed)
         chain.slot_listeners.append(self._slot_changed)
         chain.landed_listeners.append(self._landed)
+        self._clients: set[_Client] = set()
+
+    async def close(self) -> None:
+        """Close every websocket, so the server stops without waiting for clients to leave."""
+        for client in list(self._clients):
+            await client.ws.close()
 
     # -- the websocket endpoint ----------------------------------------------------------
     async def serve(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4 << 20)
         await ws.prepare(request)
         client = _Client(ws)
+        self._clients.add(client)
         writer = asyncio.ensure_future(self._write(client))
         try:
             async for message in ws:
@@ -61,6 +68,7 @@ class Subscriptions:
             for sub_id in list(client.subs):
                 self._drop(sub_id)
             writer.cancel()
+            self._clients.discard(client)
         return ws
 
     async def _write(self, client: _Client) -> None:
