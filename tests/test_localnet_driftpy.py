@@ -29,6 +29,7 @@ from keeper.errors import UserError
 from keeper.localnet import program
 from keeper.localnet.command import Localnet, Options
 from keeper.localnet.flow import is_open_perp
+from keeper.localnet.genesis import oracle_prices
 from keeper.drift_idl import decode
 from keeper.localnet.server import listening
 
@@ -129,3 +130,18 @@ async def test_background_flow_keeps_a_book_and_slots_move(localnet):
         for market in net.exchange.perps():
             resting = [o for o in orders if is_open_perp(o, market.index)]
             assert len(resting) >= 3 and {o.direction.index for o in resting} == {0, 1}, market.name
+
+
+def test_oracles_follow_a_price_path_as_slots_advance(tmp_path):
+    # 400 ms slots: SOL at $100 for the first 2 s, then $110; BTC and ETH move by the same 10%.
+    path = tmp_path / "path.csv"
+    path.write_text("timestamp,price\n1000,100\n1002,110\n")
+    net = Localnet(Options(slot_ms=400, price_path=str(path)), Keypair())
+    start = oracle_prices(net.chain, net.exchange)
+    assert start["SOL"] == 100_000_000
+    for _ in range(6):
+        net.step()
+    moved = oracle_prices(net.chain, net.exchange)
+    assert moved["SOL"] == 110_000_000
+    for asset in ("BTC", "ETH"):
+        assert moved[asset] == start[asset] * 11 // 10
