@@ -10,6 +10,7 @@ regenerates both files and compares them with the shipped ones.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import csv
 import gzip
 import json
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from keeper.model import PRICE_PRECISION, QUOTE_PRECISION
+from keeper.venues.drift.accounts import perp_spec, spot_spec
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SPECS_FILE = PACKAGE_DIR / "market_specs.json"
@@ -69,11 +71,6 @@ def _fee_tiers(state_csv: Path) -> dict[str, tuple[int, int]]:
                 m = re.search(r"FeeTier\(fee_numerator=(\d+), fee_denominator=100000, maker_rebate_numerator=(\d+)", row[1])
                 tiers[row[0].split("_")[0]] = (int(m.group(1)), int(m.group(2)))
     return tiers
-
-
-def _adjusted(fee: int, fee_adjustment: int) -> int:
-    # Drift scales both taker fee and maker rebate by (100 + fee_adjustment) / 100.
-    return fee * (100 + fee_adjustment) // 100
 
 
 def _annual_vol_bps(series: Path) -> dict[str, int]:
@@ -125,32 +122,20 @@ def build(shared: Path) -> tuple[dict, dict]:
         acct = accounts[dump_id]
         if name.endswith("-PERP"):
             amm = acct.amm
-            taker, maker = tiers["perp"]
-            oracle = amm.historical_oracle_data
-            entry = {
-                "name": name, "kind": "perp", "market_index": acct.market_index, "base_precision": 10**9,
-                "tick_size": amm.order_tick_size, "step_size": amm.order_step_size, "min_order_size": amm.min_order_size,
-                "taker_fee": _adjusted(taker, acct.fee_adjustment), "maker_rebate": _adjusted(maker, acct.fee_adjustment),
-                "margin_ratio_initial": acct.margin_ratio_initial, "margin_ratio_maintenance": acct.margin_ratio_maintenance,
-                "asset_weight": 0,
-                "reference_price": oracle.last_oracle_price, "oracle_conf_ppm": amm.last_oracle_conf_pct,
+            entry = dataclasses.asdict(perp_spec(acct, *tiers["perp"], name=name))
+            entry.update({
+                "reference_price": amm.historical_oracle_data.last_oracle_price, "oracle_conf_ppm": amm.last_oracle_conf_pct,
                 "base_spread": amm.base_spread, "max_spread": amm.max_spread,
                 "last_funding_rate": amm.last_funding_rate, "volume24h": amm.volume24h,
-            }
+            })
         else:
-            taker, maker = tiers["spot"]
             oracle = acct.historical_oracle_data
-            entry = {
-                "name": name, "kind": "spot", "market_index": acct.market_index, "base_precision": 10**acct.decimals,
-                "tick_size": acct.order_tick_size, "step_size": acct.order_step_size, "min_order_size": acct.min_order_size,
-                "taker_fee": _adjusted(taker, acct.fee_adjustment), "maker_rebate": _adjusted(maker, acct.fee_adjustment),
-                "margin_ratio_initial": acct.initial_liability_weight - 10_000,
-                "margin_ratio_maintenance": acct.maintenance_liability_weight - 10_000,
-                "asset_weight": acct.initial_asset_weight,
+            entry = dataclasses.asdict(spot_spec(acct, *tiers["spot"], name=name))
+            entry.update({
                 "reference_price": oracle.last_oracle_price,
                 "oracle_conf_ppm": oracle.last_oracle_conf * 1_000_000 // oracle.last_oracle_price,
                 "base_spread": 0, "max_spread": 0, "last_funding_rate": 0, "volume24h": 0,
-            }
+            })
         entry["annual_vol_bps"] = vols[VOL_SERIES[name]]
         shape = _shape(shared / "drift_dlob_l3_snapshots_2023-12" / DLOB_FILES[name], entry)
         near = [o[2] * entry["step_size"] for o in shape["orders"] if abs(o[1] - (0 if o[3] else 1_000_000)) <= NEAR_BOOK_PPM]
