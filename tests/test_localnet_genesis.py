@@ -155,15 +155,15 @@ def test_bootstrap_writes_accounts_driftpy_decodes(net):
             assert d.mint == m.mint and d.vault == m.vault
             vault = ACCOUNT_LAYOUT.parse(svm.get_account(m.vault).data)
             assert bytes(vault.owner) == bytes(ex.signer) and bytes(vault.mint) == bytes(m.mint)
-    assert ex.markets["USDC"].oracle == Pubkey.default()
-    assert "QuoteAsset" in str(drift_idl.decode(svm.get_account(ex.markets["USDC"].pubkey).data).oracle_source)
+    assert oracle.decode(bytes(svm.get_account(ex.markets["USDC"].oracle).data)).price == genesis.USDC_PRICE
+    assert "Pyth" in str(drift_idl.decode(svm.get_account(ex.markets["USDC"].pubkey).data).oracle_source)
     assert ex.markets["SOL"].oracle == ex.markets["SOL-PERP"].oracle
 
     for asset, key in ex.oracles.items():
         account = svm.get_account(key)
         assert account.owner == program.PYTH_PROGRAM_ID
         info = decode_pyth_price_info(bytes(account.data), OracleSource.Pyth())
-        assert (info.price, info.slot) == (PRICES[asset], START_SLOT)
+        assert (info.price, info.slot) == ({**PRICES, "USDC": genesis.USDC_PRICE}[asset], START_SLOT)
 
 
 def test_set_prices_moves_oracles(net):
@@ -171,7 +171,7 @@ def test_set_prices_moves_oracles(net):
     slot = advance(svm, ex)
     genesis.set_prices(svm, ex, {"SOL-PERP": 90_000_000, "BTC": 100_000_000_000}, slot, NOW + 1)
     now = genesis.oracle_prices(svm, ex)
-    assert now == {"SOL": 90_000_000, "BTC": 100_000_000_000, "ETH": PRICES["ETH"]}
+    assert now == {"SOL": 90_000_000, "BTC": 100_000_000_000, "ETH": PRICES["ETH"], "USDC": genesis.USDC_PRICE}
     q = oracle.decode(bytes(svm.get_account(ex.oracles["SOL"]).data))
     assert q.slot == slot and q.ts == NOW + 1
     assert PRICES["SOL"] < q.ema_price < 90_000_000  # the EMA follows, a step behind

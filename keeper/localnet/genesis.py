@@ -29,7 +29,7 @@ from spl.token.instructions import (
 from keeper.drift_idl import as_fields, blank, decode, encode, ix, name_bytes, put, variant
 from keeper.localnet import oracle
 from keeper.localnet.instructions import TxFailed, send
-from keeper.localnet.program import DRIFT_PROGRAM_ID
+from keeper.localnet.program import DRIFT_PROGRAM_ID, PYTH_PROGRAM_ID
 from keeper.venues.local.specs import params, spec
 
 
@@ -43,7 +43,12 @@ ORACLES = {
     "SOL": Pubkey.from_string("H6ARHf6YXhGYeQfUzQNGk6rDNnLBQKrenN712K4AQJEG"),
     "BTC": Pubkey.from_string("GVXRSBjFk6e6J3NbVPXohDJetcTjaeeuykUpbQF8UoMU"),
     "ETH": Pubkey.from_string("JBu1AL4obBcCMqKBBxhpWCNUt136ijcuMZLFvTP7iWdB"),
+    # Mainnet prices USDC with a Pyth feed too, and driftpy's margin maths expects one. Not
+    # mainnet's own address: this program build special-cases that one.
+    "USDC": Pubkey.find_program_address([b"keeper localnet usdc oracle"], PYTH_PROGRAM_ID)[0],
 }
+USDC_PRICE = 10**6  # pinned at $1
+USDC_CONF = 100  # $0.0001
 USDC_DECIMALS = 6
 SOL_DECIMALS = 9
 
@@ -73,7 +78,7 @@ class Market:
     kind: str  # "spot" or "perp"
     index: int
     pubkey: Pubkey
-    oracle: Pubkey  # Pubkey.default() for USDC: the quote asset needs none
+    oracle: Pubkey
     oracle_source: str  # driftpy OracleSource variant name
     mint: Pubkey | None = None  # spot only
     vault: Pubkey | None = None  # spot only
@@ -171,17 +176,16 @@ def set_prices(svm, ex: Exchange, prices: dict[str, int], slot: int, ts: int) ->
     """Publish new oracle prices (1e6) at `slot`/`ts`. Keys: "SOL", "BTC", "ETH" or market names.
 
     Call at least every few slots: the program calls an oracle stale for the AMM after 10.
-    USDC has no oracle (the program prices the quote asset at exactly 1).
+    USDC's oracle is republished at $1 with them.
     """
     _publish(svm, ex.oracles, prices, slot, ts)
 
 
 def _publish(svm, oracles: dict[str, Pubkey], prices: dict[str, int], slot: int, ts: int) -> None:
-    for key, price in prices.items():
+    for key, price in {**prices, "USDC": USDC_PRICE}.items():
         asset = asset_of(key)
-        if asset == "USDC":
-            continue
-        oracle.write(svm, oracles[asset], price, conf_for(asset, price), slot, ts)
+        conf = USDC_CONF if asset == "USDC" else conf_for(asset, price)
+        oracle.write(svm, oracles[asset], price, conf, slot, ts)
 
 
 def oracle_prices(svm, ex: Exchange) -> dict[str, int]:
@@ -233,8 +237,7 @@ def bootstrap(svm, admin: Keypair, prices: dict[str, int] | None, now_ts: int) -
         _write_token_account(svm, addresses.get_insurance_fund_vault_public_key(pid, i), mint, signer)
         is_quote = i == 0
         markets[name] = Market(name, "spot", i, addresses.get_spot_market_public_key(pid, i),
-                               Pubkey.default() if is_quote else ORACLES[name],
-                               "QuoteAsset" if is_quote else "Pyth", mint, vault)
+                               ORACLES[name], "Pyth", mint, vault)
     for name in PERPS:
         i = spec(name).market_index
         markets[name] = Market(name, "perp", i, addresses.get_perp_market_public_key(pid, i),
@@ -316,7 +319,7 @@ def _write_spot(svm, ex: Exchange, m: Market, price: int, now_ts: int, deposits:
                        initial_liability_weight=SPOT_WEIGHT, maintenance_liability_weight=SPOT_WEIGHT)
         rates = dict(optimal_utilization=700_000, optimal_borrow_rate=80_000, max_borrow_rate=1_500_000)
         fees = dict(liquidator_fee=0, if_liquidation_fee=5_000, imf_factor=0)
-        conf = 0
+        conf = USDC_CONF
     else:
         s = spec(m.name)
         step, tick, min_size = s.step_size, s.tick_size, s.min_order_size
