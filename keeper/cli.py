@@ -9,7 +9,19 @@ import sys
 
 from keeper.errors import UserError
 
-NETWORKS = ("local",)
+LIVE_NETWORKS = "localnet, devnet, mainnet or an RPC URL"
+
+
+def _live_options(parser: argparse.ArgumentParser, default_network: str) -> None:
+    """Where and as whom: the same for run, init, deposit and status."""
+    parser.add_argument("--network", default=default_network,
+                        help=f"where: {'local (the embedded simulated exchange), ' if default_network == 'local' else ''}{LIVE_NETWORKS}"
+                             f" (default {default_network})")
+    parser.add_argument("--keypair", default="~/.config/solana/id.json", help="Solana CLI keypair file (default ~/.config/solana/id.json)")
+    parser.add_argument("--subaccount", type=_positive_int, default=0, help="Drift subaccount id (default 0)")
+    parser.add_argument("--subscription", choices=("websocket", "polling"), default="websocket",
+                        help="how driftpy keeps accounts fresh (default websocket)")
+    parser.add_argument("--yes-mainnet", action="store_true", help="confirm trading real money on mainnet")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +54,12 @@ def _non_negative(kind: type, what: str):
 
 
 _positive_int = _non_negative(int, "a whole number")
+
+
+def _fee(text: str):
+    if text == "auto":
+        return text
+    return _positive_int(text)
 _positive_float = _non_negative(float, "a number")
 
 
@@ -50,7 +68,13 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="make markets (default: on the embedded local market)")
-    run.add_argument("--network", default="local", help="where to trade: local (the embedded simulated exchange)")
+    _live_options(run, "local")
+    run.add_argument("--dry-run", action="store_true", help="live networks: build, sign and simulate every transaction, send none")
+    run.add_argument("--post-only", choices=("must", "try"), default="must",
+                     help="live networks: MustPostOnly (rejected if it would cross) or TryPostOnly (skipped) (default must)")
+    run.add_argument("--priority-fee", default="auto", type=_fee,
+                     help="micro-lamports per compute unit, or auto (recent fees on our accounts) (default auto)")
+    run.add_argument("--priority-fee-cap", type=_positive_int, default=20_000, help="most that auto pays (default 20000)")
     run.add_argument("--strategy", help="strategy name (skips the picker); see `keeper strategies`")
     run.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
     run.add_argument("--markets", default="SOL-PERP,BTC-PERP,ETH-PERP", help="comma-separated market names")
@@ -79,6 +103,16 @@ def parser() -> argparse.ArgumentParser:
     localnet.add_argument("--fund", metavar="KEYPAIR", help="keypair to fund with SOL and USDC (default: data/localnet/wallet.json, created once)")
     localnet.add_argument("--seed", type=_positive_int, default=0, help="seed of the price walk and background flow (default 0)")
 
+    init = sub.add_parser("init", help="create the Drift user (and user stats) for the keypair, if missing")
+    _live_options(init, "localnet")
+    init.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    deposit = sub.add_parser("deposit", help="move collateral from the wallet into the Drift user")
+    _live_options(deposit, "localnet")
+    deposit.add_argument("amount", metavar="AMOUNT", help="amount in the market's units, e.g. 1000 or 0.5")
+    deposit.add_argument("--market", default="USDC", help="spot market to deposit into (default USDC)")
+    status = sub.add_parser("status", help="collateral, positions and open orders of the Drift user")
+    _live_options(status, "localnet")
+
     archive = sub.add_parser("archive", help="archive tools")
     archive_sub = archive.add_subparsers(dest="archive_command", required=True, parser_class=_Parser)
     verify = archive_sub.add_parser("verify", help="validate every archived document against the schemas")
@@ -92,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from keeper.run import run_command
 
-            if args.network not in NETWORKS:
-                raise UserError(f"--network {args.network}: this build trades on: {', '.join(NETWORKS)}")
             return run_command(args, _params(args.param), argv if argv is not None else sys.argv[1:])
         if args.command == "strategies":
             from keeper.ui.listing import print_strategies
@@ -104,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             from keeper.replay import replay_command
 
             return replay_command(args, _params(args.param))
+        if args.command in ("init", "deposit", "status"):
+            from keeper import account
+
+            return getattr(account, f"{args.command}_command")(args)
         if args.command == "localnet":
             from keeper.localnet.command import Options, localnet_command
 

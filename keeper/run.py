@@ -89,38 +89,46 @@ async def drive(loop: Loop, ticks: int | None) -> int:
         await loop.venue.close()
 
 
-def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
+async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int):
+    """The local market, or a live Drift deployment (localnet, devnet, mainnet, an RPC URL)."""
+    if args.network == "local":
+        from keeper.venues.local import LocalVenue
+
+        return LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL)
+    from keeper.venues.drift.connect import open_drift_venue
+
+    return await open_drift_venue(args, markets)
+
+
+async def session(args, strategy, markets: list[str], seed, price_path, interval_ms: int, argv: list[str],
+                  interactive: bool):
     from keeper.archive.writer import SessionWriter
     from keeper.ui.live import make_views
-    from keeper.venues.local import LocalVenue, load_price_path
 
-    markets = [m.strip() for m in args.markets.split(",") if m.strip()]
-    if not markets:
-        raise UserError("--markets needs at least one market name")
-    price_path = load_price_path(args.price_path) if args.price_path else None
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    strategy = choose_strategy(args.strategy, raw_params, interactive)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    interval_ms = max(1, round(args.interval * 1000))
-    venue = LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL)
-
+    venue = await open_venue(args, markets, seed, price_path, interval_ms)
+    local = args.network == "local"
     manifest = {
         "network": args.network,
         "strategy": strategy.name,
         "params": json_params(strategy),
-        "seed": seed,
+        "seed": seed if local else None,
         "markets": markets,
         "interval_ms": interval_ms,
         "price_path": str(Path(args.price_path).resolve()) if args.price_path else None,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
         "argv": ["keeper", *argv],
-        "collateral": COLLATERAL,
     }
-    writer = SessionWriter.create(args.archive_dir, manifest)
+    if local:
+        manifest["collateral"] = COLLATERAL
+    try:
+        writer = SessionWriter.create(args.archive_dir, manifest)
+    except BaseException:
+        await venue.close()
+        raise
     setup_logging(writer.path, interactive)
-    log.info("session %s: strategy %s %s on %s (seed %d)", writer.path, strategy.name, manifest["params"], ",".join(markets), seed)
-
+    log.info("session %s: strategy %s %s on %s, %s", writer.path, strategy.name, manifest["params"], ",".join(markets),
+             f"seed {seed}" if local else f"network {args.network}")
     report = ReportObserver()
     views = make_views(interactive, report, strategy.name, fast=args.fast)
     loop = Loop(venue, strategy, RiskGate(), writer, (report, *views), interval_s=args.interval, fast=args.fast)
@@ -128,9 +136,27 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         with contextlib.ExitStack() as stack:
             for view in views:
                 stack.enter_context(view)
-            cancelled = asyncio.run(drive(loop, args.ticks))
+            cancelled = await drive(loop, args.ticks)
     finally:
         writer.close()
+    return writer, loop, report, cancelled
+
+
+def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
+    from keeper.venues.local import load_price_path
+
+    markets = [m.strip() for m in args.markets.split(",") if m.strip()]
+    if not markets:
+        raise UserError("--markets needs at least one market name")
+    if args.network != "local" and (args.price_path or args.seed is not None or args.fast):
+        raise UserError("--price-path, --seed and --fast are for the local market; a live network has its own prices and clock")
+    price_path = load_price_path(args.price_path) if args.price_path else None
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    strategy = choose_strategy(args.strategy, raw_params, interactive)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    interval_ms = max(1, round(args.interval * 1000))
+    writer, loop, report, cancelled = asyncio.run(
+        session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive))
 
     summary = report.summary()
     writer.finish({"ticks": loop.ticks, "cancelled_on_shutdown": cancelled, **summary})

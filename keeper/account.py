@@ -1,0 +1,158 @@
+"""`keeper init`, `keeper deposit`, `keeper status`: the Drift user the keeper trades from."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from decimal import Decimal, InvalidOperation
+
+from driftpy.addresses import get_user_account_public_key, get_user_stats_account_public_key
+from driftpy.constants.config import DRIFT_PROGRAM_ID
+from spl.token.instructions import get_associated_token_address
+
+from keeper.errors import UserError
+from keeper.model import QUOTE_PRECISION
+from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders
+from keeper.venues.drift.connect import Connection, confirm_mainnet, open_client, sender_config, wallet_for
+from keeper.venues.drift.markets import resolve
+from keeper.venues.drift.sender import TxSender
+
+
+def _connection(args) -> Connection:
+    return Connection(args.network, args.keypair, args.subaccount, args.subscription)
+
+
+def _ask(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError(f"{question.rstrip('?')}: there is no terminal to ask; pass --yes")
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        raise UserError("not confirmed; nothing was done")
+
+
+def _sender(client, wallet, args) -> TxSender:
+    args.priority_fee = getattr(args, "priority_fee", "auto")
+    args.priority_fee_cap = getattr(args, "priority_fee_cap", 20_000)
+    return TxSender(client.connection, wallet, sender_config(args))
+
+
+async def _close(client) -> None:
+    await client.unsubscribe()
+    await client.connection.close()
+
+
+# -- init -----------------------------------------------------------------------------------------
+def init_command(args) -> int:
+    return asyncio.run(_init(args))
+
+
+async def _init(args) -> int:
+    conn = _connection(args)
+    network = resolve(conn.network)
+    confirm_mainnet(network, args.yes_mainnet)
+    wallet = wallet_for(conn, network)
+    client, _ = await open_client(conn, wallet, [], need_user=False)
+    try:
+        user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
+        stats = get_user_stats_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey())
+        have_user, have_stats = [(await client.connection.get_account_info(k)).value is not None for k in (user, stats)]
+        if have_user:
+            print(f"Drift user {user} (subaccount {conn.subaccount}) already exists for {wallet.pubkey()} on {network.name}.")
+            return 0
+        _ask(f"Create the Drift user for {wallet.pubkey()} (subaccount {conn.subaccount}) on {network.name}?", args.yes)
+        ixs = [] if have_stats else [client.get_initialize_user_stats()]
+        ixs.append(client.get_initialize_user_instructions(conn.subaccount, "drift-keeper" if conn.subaccount == 0
+                                                           else f"drift-keeper {conn.subaccount}"))
+        sent = await _sender(client, wallet, args).send(ixs, "initialize user")
+        if not sent.ok:
+            raise UserError(f"creating the Drift user failed: {sent.describe()}")
+        print(f"Created Drift user {user} (subaccount {conn.subaccount}) for {wallet.pubkey()} on {network.name}.")
+        return 0
+    finally:
+        await _close(client)
+
+
+# -- deposit --------------------------------------------------------------------------------------
+def amount_in_units(text: str, decimals: int) -> int:
+    """"12.5" USDC -> 12_500_000; more decimals than the token has is an error, not a rounding."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise UserError(f"deposit amount {text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise UserError(f"deposit amount must be a positive number, not {text!r}")
+    units = value * 10**decimals
+    if units != units.to_integral_value():
+        raise UserError(f"deposit amount {text} has more than {decimals} decimals")
+    return int(units)
+
+
+def deposit_command(args) -> int:
+    return asyncio.run(_deposit(args))
+
+
+async def _deposit(args) -> int:
+    conn = _connection(args)
+    network = resolve(conn.network)
+    confirm_mainnet(network, args.yes_mainnet)
+    wallet = wallet_for(conn, network)
+    names = [args.market] if args.market != "USDC" else []
+    client, deployment = await open_client(conn, wallet, names)
+    try:
+        market = deployment.markets.get(args.market, deployment.quote)
+        spot = client.get_spot_market_account(market.spec.market_index)
+        amount = amount_in_units(args.amount, spot.decimals)
+        source = get_associated_token_address(wallet.pubkey(), spot.mint)
+        balance = await client.connection.get_token_account_balance(source)
+        have = int(balance.value.amount) if hasattr(balance, "value") else 0
+        if have < amount:
+            raise UserError(f"the wallet's {args.market} account {source} holds {Decimal(have) / 10**spot.decimals}, "
+                            f"less than {args.amount}")
+        ixs = await client.get_deposit_collateral_ix(amount, market.spec.market_index, source, conn.subaccount)
+        sent = await _sender(client, wallet, args).send(ixs, f"deposit {args.amount} {args.market}")
+        if not sent.ok:
+            raise UserError(f"the deposit failed: {sent.describe()}")
+        print(f"Deposited {args.amount} {args.market} into subaccount {conn.subaccount} on {network.name}.")
+        return 0
+    finally:
+        await _close(client)
+
+
+# -- status ---------------------------------------------------------------------------------------
+def status_command(args) -> int:
+    return asyncio.run(_status(args))
+
+
+async def _status(args) -> int:
+    conn = _connection(args)
+    network = resolve(conn.network)
+    wallet = wallet_for(conn, network)
+    client, _ = await open_client(conn, wallet, [])  # subscribes to the markets the user holds
+    try:
+        user = client.get_user()
+        account = user.get_user_account()
+        names = {("perp", m.market_index): market_name(m) for m in client.get_perp_market_accounts()}
+        names.update({("spot", m.market_index): market_name(m) for m in client.get_spot_market_accounts()})
+        print(f"Drift user {client.get_user_account_public_key()} (subaccount {conn.subaccount}, "
+              f"authority {wallet.pubkey()}) on {network.name}")
+        print(f"  total collateral  {_usd(int(user.get_total_collateral()))}")
+        print(f"  free collateral   {_usd(int(user.get_free_collateral()))}")
+        positions = [p for p in account.perp_positions if p.base_asset_amount]
+        print(f"  perp positions    {len(positions) or 'none'}")
+        for p in positions:
+            name = names.get(("perp", p.market_index), f"perp {p.market_index}")
+            print(f"    {name:<10} {p.base_asset_amount / 1e9:+.4f}  entry quote {_usd(-p.quote_entry_amount)}")
+        orders = open_orders(account, names)
+        ours = keeper_orders(orders)
+        print(f"  open orders       {len(orders)} ({len(ours)} tagged by a keeper user_order_id)")
+        for o in orders:
+            where = f"oracle{o.oracle_offset / 1e6:+.4f}" if o.oracle_offset is not None else f"{o.price / 1e6:.4f}"
+            print(f"    #{o.order_id:<6} uid {o.user_order_id:<3} {o.market:<10} {o.side} {o.remaining / 1e9:.4f} @ {where}"
+                  f"{' post-only' if o.post_only else ''}")
+        return 0
+    finally:
+        await _close(client)
+
+
+def _usd(quote: int) -> str:
+    return f"${quote / QUOTE_PRECISION:,.2f}"

@@ -1,0 +1,135 @@
+"""Opening a Drift deployment: RPC, keypair, markets, driftpy subscription, DLOB helper, sender."""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from driftpy.account_subscription_config import AccountSubscriptionConfig
+from driftpy.accounts.bulk_account_loader import BulkAccountLoader
+from driftpy.addresses import get_user_account_public_key
+from driftpy.constants.config import DRIFT_PROGRAM_ID
+from driftpy.drift_client import DriftClient
+from driftpy.types import OracleInfo
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
+
+from keeper.drift_idl import decode
+from keeper.errors import UserError
+from keeper.venues.drift.markets import Deployment, Network, load_deployment, resolve
+from keeper.venues.drift.sender import SendConfig, TxSender
+from keeper.wallet import load_keypair, loose_permissions
+
+log = logging.getLogger(__name__)
+POLL_MS = 1_000
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and as whom: shared by run, init, deposit and status."""
+
+    network: str = "localnet"
+    keypair: str = "~/.config/solana/id.json"
+    subaccount: int = 0
+    subscription: str = "websocket"  # or "polling"
+
+
+async def open_client(conn: Connection, wallet: Keypair, markets: list[str], need_user: bool = True
+                      ) -> tuple[DriftClient, Deployment]:
+    """A DriftClient subscribed to the chosen markets, their oracles and our user only."""
+    network = resolve(conn.network)
+    rpc = AsyncClient(network.url, commitment=Confirmed, timeout=10)
+    try:
+        deployment = await load_deployment(rpc, network, markets)
+    except UserError:
+        await rpc.close()
+        raise
+    except Exception as exc:  # the RPC is down or answered nonsense: one line, not a traceback
+        await rpc.close()
+        raise UserError(f"{network.name}: cannot read the Drift deployment at {network.url} "
+                        f"({type(exc).__name__}: {str(exc)[:160]})") from None
+    chosen = list(deployment.markets.values()) + [deployment.quote]
+    user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
+    info = (await rpc.get_account_info(user)).value
+    if need_user and info is None:
+        await rpc.close()
+        raise UserError(f"no Drift user for {wallet.pubkey()} (subaccount {conn.subaccount}) on {network.name}; "
+                        f"create it with `keeper init --network {conn.network}`")
+    held_perps, held_spots = _held_markets(info)
+    # driftpy's collateral maths visits every perp and spot slot of the user, empty slots (which
+    # say market 0) included, so those markets are loaded too; their oracles come with them.
+    perps = sorted({0, *held_perps, *(m.spec.market_index for m in chosen if m.spec.kind == "perp")})
+    spots = sorted({*held_spots, *(m.spec.market_index for m in chosen if m.spec.kind == "spot")})
+    # The quote asset may have no oracle account, but driftpy looks one up anyway.
+    oracles = {m.oracle: OracleInfo(m.oracle, m.oracle_source) for m in chosen}
+    if conn.subscription == "polling":
+        subscription = AccountSubscriptionConfig("polling", BulkAccountLoader(rpc, Confirmed, POLL_MS))
+    else:
+        subscription = AccountSubscriptionConfig("websocket")
+    client = DriftClient(
+        rpc, wallet, env=network.env,
+        market_lookup_tables=[],  # our sender builds plain v0 transactions; a custom chain has no tables anyway
+        perp_market_indexes=perps, spot_market_indexes=spots, oracle_infos=list(oracles.values()),
+        account_subscription=subscription, active_sub_account_id=conn.subaccount, sub_account_ids=[conn.subaccount],
+    )
+    if info is not None:
+        await client.subscribe()
+    else:
+        await client.account_subscriber.subscribe()
+    return client, deployment
+
+
+
+def _held_markets(info) -> tuple[set[int], set[int]]:
+    if info is None:
+        return set(), set()
+    account = decode(bytes(info.data))
+    return {p.market_index for p in account.perp_positions}, {p.market_index for p in account.spot_positions}
+
+
+def sender_config(args) -> SendConfig:
+    fee = args.priority_fee
+    return SendConfig(priority_fee=fee if fee == "auto" else int(fee), fee_cap=args.priority_fee_cap,
+                      dry_run=getattr(args, "dry_run", False))
+
+
+def confirm_mainnet(network: Network, yes: bool) -> None:
+    """Mainnet trades real money: it takes --yes-mainnet, or typing "mainnet" at a terminal."""
+    if not network.is_mainnet or yes:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("mainnet trades real money: pass --yes-mainnet to confirm")
+    answer = input('This trades real money on Drift mainnet. Type "mainnet" to go on: ')
+    if answer.strip() != "mainnet":
+        raise UserError("not confirmed; nothing was done")
+
+
+def wallet_for(conn: Connection, network: Network) -> Keypair:
+    wallet = load_keypair(conn.keypair)
+    if loose_permissions(conn.keypair):
+        if network.is_mainnet:
+            raise UserError(f"keypair {conn.keypair}: readable by group or others; `chmod 600` it before using it on mainnet")
+        log.warning("keypair %s is readable by group or others; `chmod 600` it", conn.keypair)
+    return wallet
+
+
+async def open_drift_venue(args, markets: list[str]):
+    from keeper.venues.drift.dlob import DlobHelper
+    from keeper.venues.drift.orderbook import BookUsers
+    from keeper.venues.drift.venue import DriftVenue
+
+    conn = Connection(args.network, args.keypair, args.subaccount, args.subscription)
+    network = resolve(conn.network)
+    confirm_mainnet(network, args.yes_mainnet)
+    wallet = wallet_for(conn, network)
+    client, deployment = await open_client(conn, wallet, markets)
+    helper = DlobHelper()
+    try:
+        await helper.start()
+    except Exception as exc:
+        await client.unsubscribe()
+        await client.connection.close()
+        raise UserError(f"the Node DLOB helper did not start ({exc}); run `npm ci` in the project folder") from None
+    sender = TxSender(client.connection, wallet, sender_config(args))
+    return DriftVenue(deployment, client, sender, helper, BookUsers(client.connection, helper), post_only=args.post_only)

@@ -1,0 +1,249 @@
+"""DriftVenue: the Venue protocol on a real Drift deployment (devnet, mainnet, localnet, any RPC).
+
+driftpy subscribes to the chosen markets, their oracles and our User; the Node helper holds
+the DLOB. A plan goes out as one transaction when it fits (cancel_orders_by_ids, then
+place_orders), signed and confirmed by the TxSender, which never re-signs on its own: if a
+transaction's fate is unknown when its blockhash expires, the next snapshot shows what landed
+and the reconciler plans from there, so a retry can't double an order.
+
+Fills are read from our orders' filled amounts between snapshots; an order that vanished
+was filled for whatever part the position change confirms (at its limit price: our orders
+are post-only makers).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from anchorpy.program.context import Context
+from driftpy.drift_client import DriftClient
+from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
+
+from keeper.accounting import quote_value
+from keeper.drift_idl import as_fields, decode, encode
+from keeper.model import (
+    FEE_DENOMINATOR,
+    Execution,
+    Fill,
+    MarketState,
+    OpenOrder,
+    Outcome,
+    Plan,
+    Position,
+    Snapshot,
+    UserState,
+)
+from keeper.venues.drift.accounts import keeper_orders, open_orders
+from keeper.venues.drift.dlob import DlobError, DlobHelper
+from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
+from keeper.venues.drift.orderbook import BookUsers
+from keeper.venues.drift.sender import TxSender, split_to_fit
+
+log = logging.getLogger(__name__)
+BOOK_DEPTH = 20
+# Per instruction, so any one of them fits a transaction with room to spare; the sender then
+# packs as many instructions into each transaction as fit.
+CANCELS_PER_IX = 16
+PLACES_PER_IX = 6
+
+
+class SkipTick(Exception):
+    """This tick's data can't be trusted (the helper failed); quote nothing rather than quote blind."""
+
+
+class DriftVenue:
+    def __init__(self, deployment: Deployment, client: DriftClient, sender: TxSender, helper: DlobHelper,
+                 book_users: BookUsers, post_only: str = "must"):
+        self.network = deployment.network.name
+        self.deployment, self.client, self.sender, self.helper, self.book_users = (
+            deployment, client, sender, helper, book_users)
+        self._post_only = PostOnlyParams.MustPostOnly() if post_only == "must" else PostOnlyParams.TryPostOnly()
+        self._names = deployment.by_index()
+        self._seen: dict[int, OpenOrder] = {}  # our orders at the previous snapshot, by order id
+        self._cancelled: set[int] = set()
+        self._last_base: dict[str, int] = {}
+
+    # -- snapshot ------------------------------------------------------------------------
+    async def snapshot(self) -> Snapshot:
+        user = self.client.get_user()
+        account_and_slot = user.get_user_account_and_slot()
+        account = account_and_slot.data
+        slot = (await self.client.connection.get_slot()).value
+        ts = int(time.time() * 1000)
+        own = {str(self.client.get_user_account_public_key()): encode("User", as_fields(account))}
+        try:
+            await self.book_users.refresh(own)
+            markets = {name: await self._market(name, slot, ts) for name in self.deployment.markets}
+        except DlobError as exc:
+            raise SkipTick(f"order book unavailable: {exc}") from None
+        orders = open_orders(account, self._names)
+        positions = self._positions(account, markets)
+        fills = self._fills(keeper_orders(orders), positions, markets, ts)
+        # driftpy's margin maths can hand back floats (a division inside); money stays integer here.
+        total, free = int(user.get_total_collateral()), max(0, int(user.get_free_collateral()))
+        state = UserState(total, free, positions, orders, fills)
+        return Snapshot(ts, slot, markets, state)
+
+    async def _market(self, name: str, slot: int, ts: int) -> MarketState:
+        m = self.deployment.markets[name]
+        index = m.spec.market_index
+        if m.spec.kind == "perp":
+            account = self.client.get_perp_market_account(index)
+            oracle = self.client.get_oracle_price_data_for_perp_market(index)
+            raw = encode("PerpMarket", as_fields(account))
+            funding = account.amm.last_funding_rate
+        else:
+            oracle = self.client.get_oracle_price_data_for_spot_market(index)
+            raw, funding = None, 0
+        detail = await self.helper.book_detail(m.spec.kind, index, slot, oracle.price, oracle.slot,
+                                               oracle_conf=oracle.confidence, perp_market_bytes=raw, now=ts // 1000,
+                                               depth=BOOK_DEPTH)
+        book = detail.book
+        bid, ask = book.best_bid, book.best_ask
+        mark = (bid + ask) // 2 if bid and ask else oracle.price
+        return MarketState(m.spec, oracle.price, oracle.slot, oracle.confidence, mark, funding, book,
+                           detail.vamm_bid, detail.vamm_ask)
+
+    def _positions(self, account, markets: dict[str, MarketState]) -> dict[str, Position]:
+        out = {}
+        for p in account.perp_positions:
+            name = self._names.get(("perp", p.market_index))
+            if name is None or not p.base_asset_amount:
+                continue
+            base, entry_quote = p.base_asset_amount, p.quote_entry_amount
+            spec = markets[name].spec
+            entry = -entry_quote * spec.base_precision // base
+            unrealized = quote_value(base, markets[name].oracle_price, spec.base_precision) + entry_quote
+            out[name] = Position(name, base, entry, 0, unrealized)
+        return out
+
+    def _fills(self, ours: tuple[OpenOrder, ...], positions: dict[str, Position], markets, ts: int) -> tuple[Fill, ...]:
+        now = {o.order_id: o for o in ours}
+        seen, cancelled = self._seen, self._cancelled
+        self._seen, self._cancelled = now, set()
+        fills: dict[str, list[tuple[Fill, bool]]] = {}
+        for oid, before in seen.items():
+            after = now.get(oid)
+            if after is None and oid in cancelled:
+                continue
+            size = (after.filled if after else before.size) - before.filled
+            if size > 0:
+                fill = self._fill(before, size, markets[before.market], ts)
+                fills.setdefault(before.market, []).append((fill, after is not None))
+        out = []
+        for name in markets:
+            base = positions[name].base if name in positions else 0
+            moved, self._last_base[name] = base - self._last_base.get(name, 0), base
+            found = fills.get(name, [])
+            explained = sum(f.size if f.side == "bid" else -f.size for f, _ in found)
+            if explained != moved:  # a vanished order was cancelled or expired, not filled
+                log.info("%s: position moved %d; keeping only fills seen on live orders", name, moved)
+                found = [(f, seen_live) for f, seen_live in found if seen_live]
+            out += [f for f, _ in found]
+        return tuple(out)
+
+    def _fill(self, order: OpenOrder, size: int, market: MarketState, ts: int) -> Fill:
+        price = market.oracle_price + order.oracle_offset if order.oracle_offset is not None else order.price
+        quote = quote_value(size, price, market.spec.base_precision)
+        fee = -quote * market.spec.maker_rebate // FEE_DENOMINATOR
+        return Fill(order.market, order.side, price, size, fee, order.order_id, order.user_order_id, True, ts)
+
+    # -- execute -------------------------------------------------------------------------
+    async def execute(self, plan: Plan, snapshot: Snapshot) -> Execution:
+        """Cancels then places, in as few transactions as fit; each action's outcome is its transaction's."""
+        if not plan:
+            return Execution(snapshot.ts, snapshot.slot, plan, ())
+        groups, actions = [], []
+        for chunk in _chunks(list(plan.cancels), CANCELS_PER_IX):
+            groups.append([self._cancel_ix([o.order_id for o in chunk])])
+            actions.append([("cancel", o.user_order_id, o.order_id) for o in chunk])
+        for chunk in _chunks(list(plan.places), PLACES_PER_IX):
+            groups.append([self._place_ix([self._order_params(p, snapshot.ts) for p in chunk])])
+            actions.append([("place", p.user_order_id, 0) for p in chunk])
+        outcomes, slot = [], snapshot.slot
+        batches = split_to_fit(self.sender.payer, groups, self.sender.config.cu_limit)
+        start = 0
+        for batch in batches:
+            batch_actions = [a for acts in actions[start:start + len(batch)] for a in acts]
+            start += len(batch)
+            sent = await self.sender.send(batch, f"{sum(k == 'cancel' for k, _, _ in batch_actions)} cancels, "
+                                                 f"{sum(k == 'place' for k, _, _ in batch_actions)} places")
+            if not sent.ok and sent.error:
+                log.warning("plan transaction failed: %s", sent.describe())
+            slot = sent.slot or slot
+            if sent.ok:
+                self._cancelled.update(oid for kind, _, oid in batch_actions if kind == "cancel")
+            error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
+            outcomes += [Outcome(kind, uoid, sent.ok, error, oid) for kind, uoid, oid in batch_actions]
+        return Execution(snapshot.ts, slot, plan, tuple(outcomes))
+
+    def _order_params(self, placement, now_ms: int) -> OrderParams:
+        intent = placement.intent
+        spec = self.deployment.markets[intent.market].spec
+        return OrderParams(
+            order_type=OrderType.Limit(),
+            market_type=MarketType.Perp() if spec.kind == "perp" else MarketType.Spot(),
+            direction=PositionDirection.Long() if intent.side == "bid" else PositionDirection.Short(),
+            base_asset_amount=intent.size, market_index=spec.market_index, user_order_id=placement.user_order_id,
+            price=intent.price or 0, oracle_price_offset=intent.oracle_offset,
+            post_only=self._post_only if intent.post_only else PostOnlyParams.NONE(), reduce_only=intent.reduce_only,
+            max_ts=now_ms // 1000 + intent.expiry_s if intent.expiry_s else None,
+        )
+
+    def _remaining(self) -> list:
+        """Every configured market: always enough for the program's margin checks, and unlike
+        driftpy's default it doesn't depend on a cached User that may lag a slot behind."""
+        perps = [m.spec.market_index for m in self.deployment.markets.values() if m.spec.kind == "perp"]
+        spots = sorted({QUOTE_SPOT_INDEX, *(m.spec.market_index for m in self.deployment.markets.values()
+                                            if m.spec.kind == "spot")})
+        return self.client.get_remaining_accounts(readable_perp_market_indexes=perps,
+                                                  readable_spot_market_indexes=spots)
+
+    def _accounts(self) -> dict:
+        return {"state": self.client.get_state_public_key(), "user": self.client.get_user_account_public_key(),
+                "authority": self.client.wallet.public_key}
+
+    def _cancel_ix(self, order_ids: list[int]):
+        return self.client.program.instruction["cancel_orders_by_ids"](
+            order_ids, ctx=Context(accounts=self._accounts(), remaining_accounts=self._remaining()))
+
+    def _place_ix(self, params: list[OrderParams]):
+        accounts = {**self._accounts(), "userStats": self.client.get_user_stats_public_key()}
+        return self.client.program.instruction["place_orders"](
+            params, ctx=Context(accounts=accounts, remaining_accounts=self._remaining()))
+
+    # -- shutdown ------------------------------------------------------------------------
+    async def cancel_all(self, attempts: int = 5) -> int:
+        """Cancel every keeper order and confirm it on chain; read the User fresh each round."""
+        cancelled = 0
+        for _ in range(attempts):
+            ours = await self._fresh_keeper_orders()
+            if not ours:
+                return cancelled
+            for chunk in _chunks(list(ours), CANCELS_PER_IX):
+                sent = await self.sender.send([self._cancel_ix([o.order_id for o in chunk])], f"cancel {len(chunk)} orders")
+                if sent.status == "dry_run":
+                    return 0
+                if sent.ok:
+                    cancelled += len(chunk)
+        left = await self._fresh_keeper_orders()
+        if left:
+            log.error("%d keeper orders still open after %d attempts to cancel them", len(left), attempts)
+        return cancelled
+
+    async def _fresh_keeper_orders(self) -> tuple[OpenOrder, ...]:
+        info = await self.client.connection.get_account_info(self.client.get_user_account_public_key())
+        if info.value is None:
+            return ()
+        return keeper_orders(open_orders(decode(bytes(info.value.data)), self._names))
+
+    async def close(self) -> None:
+        try:
+            await self.client.unsubscribe()
+        finally:
+            await self.helper.close()
+            await self.client.connection.close()
+
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
