@@ -6,6 +6,8 @@ Reports, as round trips from Python (asyncio pipe, JSON both ways, the reply tur
 - start-up: spawn until the first ping is answered, and a full restart (spawn + re-sending every account);
 - the L2+L3 snapshot (20 levels a side + every resting order), and L2 alone, with an unchanged
   book (the oracle moves every time, so floating orders reprice);
+- the same L2+L3 snapshot on a book of 450 orders, about the real SOL-PERP book (418 to 487 resting
+  limit orders in the Dec 2023 L3 snapshots), in a helper of its own;
 - an incremental upsert of 1 and 10 changed accounts, and the snapshot right after it (the
   market's DLOB is rebuilt then).
 
@@ -35,6 +37,7 @@ from keeper.venues.drift.dlob import DlobHelper, HelperFailed  # noqa: E402
 DUMPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "drift_account_dumps.jsonl"
 ORDERS_PER_USER = 20
 SLOT, ORACLE, TICK = 300_000_000, 85_000_000, 100
+REAL_BOOK = 450  # orders: about SOL-PERP's real book
 # Order and PerpPosition layouts inside a User account (Drift IDL, 96 bytes each).
 ORDER = struct.Struct("<QQQQQQqqqiIHBBBBBBBBBBBBBx")
 ORDERS_AT, PERP_POSITIONS_AT = 1192, 424
@@ -84,6 +87,25 @@ def summary(name: str, values: list[float]) -> str:
     return f"{name}: p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms"
 
 
+async def snapshot_rounds(helper: DlobHelper, rounds: int, rng: random.Random) -> list[float]:
+    """L2+L3 snapshots of an unchanged book, the oracle moving every time."""
+    times = []
+    for i in range(rounds):
+        oracle = ORACLE + rng.randint(-50, 50) * TICK
+        times.append(await timed(helper.book("perp", 0, SLOT + i, oracle, depth=20)))
+    return times
+
+
+async def real_sized(rounds: int) -> list[float]:
+    helper = DlobHelper(timeout=10.0)
+    try:
+        await helper.upsert(users(REAL_BOOK))
+        assert len((await helper.book("perp", 0, SLOT, ORACLE, depth=20)).l3) == REAL_BOOK
+        return await snapshot_rounds(helper, rounds, random.Random(13))
+    finally:
+        await helper.close()
+
+
 async def main(total_orders: int, rounds: int) -> None:
     accounts = users(total_orders)
     rng = random.Random(11)
@@ -116,6 +138,8 @@ async def main(total_orders: int, rounds: int) -> None:
         upsert_10.append(await timed(helper.upsert({p: changed(accounts[p], rng) for p in ten})))
         after_upsert.append(await timed(helper.book("perp", 0, SLOT + rounds + i, ORACLE, depth=20)))
 
+    real = await real_sized(rounds)
+
     os.kill(helper.pid, signal.SIGKILL)
     try:
         await helper.book("perp", 0, SLOT, ORACLE)
@@ -127,7 +151,8 @@ async def main(total_orders: int, rounds: int) -> None:
     print(f"dlob helper, {total_orders:,} resting orders on one market, {len(accounts):,} users, {rounds} rounds")
     print(f"  {summary('start-up (spawn to first ping)', startups)}; "
           f"restart with re-send of {len(accounts):,} accounts: {restart:.0f} ms; first upsert of all: {initial:.0f} ms")
-    print(f"  {summary('L2+L3 snapshot, unchanged book', snapshots)}")
+    print(f"  {summary(f'L2+L3 snapshot at {total_orders:,} orders, unchanged book', snapshots)}")
+    print(f"  {summary(f'L2+L3 snapshot at {REAL_BOOK} orders (about the real SOL-PERP book), unchanged book', real)}")
     print(f"  {summary('L2 only (20 levels a side)', l2_only)}")
     print(f"  {summary('upsert 1 changed account', upsert_1)}; {summary('upsert 10', upsert_10)}")
     print(f"  {summary('L2+L3 snapshot right after an upsert (DLOB rebuilt)', after_upsert)}")
