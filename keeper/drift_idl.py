@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -81,6 +82,11 @@ def put(fields: dict, **values) -> dict:
 
 def encode(account_type: str, fields: dict) -> bytes:
     return coder().build(NamedInstruction(data=fields, name=account_type))
+
+
+def discriminator(account_type: str) -> bytes:
+    """The 8 bytes Anchor puts before every account of this type (for memcmp filters)."""
+    return hashlib.sha256(f"account:{account_type}".encode()).digest()[:8]
 
 
 def decode(data: bytes):

@@ -29,6 +29,7 @@ from driftpy.decode.user import decode_user
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from keeper.drift_idl import discriminator
 from keeper.localnet import genesis, instructions
 from keeper.localnet.genesis import Exchange
 from keeper.localnet.instructions import TxFailed
@@ -119,7 +120,7 @@ def is_open_perp(order, market: int) -> bool:
             and "Perp" in str(order.market_type) and order.market_index == market)
 
 
-USER_DISCRIMINATOR = hashlib.sha256(b"account:User").digest()[:8]
+USER_DISCRIMINATOR = discriminator("User")
 
 
 class Flow:

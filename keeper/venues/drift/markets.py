@@ -7,11 +7,11 @@ market is what runs users into RPC rate limits.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlparse
 
+import base58
 from driftpy.addresses import get_perp_market_public_key, get_spot_market_public_key, get_state_public_key
 from driftpy.constants.config import DRIFT_PROGRAM_ID
 from driftpy.constants.perp_markets import devnet_perp_market_configs, mainnet_perp_market_configs
@@ -20,7 +20,7 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.types import MemcmpOpts
 from solders.pubkey import Pubkey
 
-from keeper.drift_idl import decode
+from keeper.drift_idl import decode, discriminator
 from keeper.errors import UserError
 from keeper.model import MarketSpec
 from keeper.venues.drift.accounts import fee_tier, market_name, perp_spec, spot_spec
@@ -77,21 +77,15 @@ class Deployment:
         return {(m.spec.kind, m.spec.market_index): name for name, m in self.markets.items()}
 
 
-def _discriminator(account_type: str) -> bytes:
-    return hashlib.sha256(f"account:{account_type}".encode()).digest()[:8]
-
-
 async def _fetch(connection: AsyncClient, keys: list[Pubkey]) -> list[Optional[bytes]]:
     reply = await connection.get_multiple_accounts(keys, encoding="base64")
     return [bytes(a.data) if a is not None else None for a in reply.value]
 
 
 async def all_of(connection: AsyncClient, account_type: str) -> list:
-    import base58
-
     reply = await connection.get_program_accounts(
         DRIFT_PROGRAM_ID, encoding="base64",
-        filters=[MemcmpOpts(offset=0, bytes=base58.b58encode(_discriminator(account_type)).decode())])
+        filters=[MemcmpOpts(offset=0, bytes=base58.b58encode(discriminator(account_type)).decode())])
     return [decode(bytes(a.account.data)) for a in reply.value]
 
 
