@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from decimal import Decimal, InvalidOperation
 
@@ -17,10 +18,6 @@ from keeper.venues.drift.markets import resolve
 from keeper.venues.drift.sender import TxSender
 
 
-def _connection(args) -> Connection:
-    return Connection(args.network, args.keypair, args.subaccount, args.subscription)
-
-
 def _ask(question: str, yes: bool) -> None:
     if yes:
         return
@@ -31,14 +28,24 @@ def _ask(question: str, yes: bool) -> None:
 
 
 def _sender(client, wallet, args) -> TxSender:
-    args.priority_fee = getattr(args, "priority_fee", "auto")
-    args.priority_fee_cap = getattr(args, "priority_fee_cap", 20_000)
     return TxSender(client.connection, wallet, sender_config(args))
 
 
-async def _close(client) -> None:
-    await client.unsubscribe()
-    await client.connection.close()
+@contextlib.asynccontextmanager
+async def _drift_user(args, markets: list[str], *, need_user: bool = True, changes_funds: bool = True):
+    """Network, wallet and a subscribed DriftClient, closed afterwards; mainnet is confirmed
+    first by the commands that move funds."""
+    conn = Connection(args.network, args.keypair, args.subaccount, args.subscription)
+    network = resolve(conn.network)
+    if changes_funds:
+        confirm_mainnet(network, args.yes_mainnet)
+    wallet = wallet_for(conn, network)
+    client, deployment = await open_client(conn, wallet, markets, need_user=need_user)
+    try:
+        yield conn, network, wallet, client, deployment
+    finally:
+        await client.unsubscribe()
+        await client.connection.close()
 
 
 # -- init -----------------------------------------------------------------------------------------
@@ -47,12 +54,7 @@ def init_command(args) -> int:
 
 
 async def _init(args) -> int:
-    conn = _connection(args)
-    network = resolve(conn.network)
-    confirm_mainnet(network, args.yes_mainnet)
-    wallet = wallet_for(conn, network)
-    client, _ = await open_client(conn, wallet, [], need_user=False)
-    try:
+    async with _drift_user(args, [], need_user=False) as (conn, network, wallet, client, _):
         user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
         stats = get_user_stats_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey())
         have_user, have_stats = [(await client.connection.get_account_info(k)).value is not None for k in (user, stats)]
@@ -68,8 +70,6 @@ async def _init(args) -> int:
             raise UserError(f"creating the Drift user failed: {sent.describe()}")
         print(f"Created Drift user {user} (subaccount {conn.subaccount}) for {wallet.pubkey()} on {network.name}.")
         return 0
-    finally:
-        await _close(client)
 
 
 # -- deposit --------------------------------------------------------------------------------------
@@ -92,13 +92,8 @@ def deposit_command(args) -> int:
 
 
 async def _deposit(args) -> int:
-    conn = _connection(args)
-    network = resolve(conn.network)
-    confirm_mainnet(network, args.yes_mainnet)
-    wallet = wallet_for(conn, network)
     names = [args.market] if args.market != "USDC" else []
-    client, deployment = await open_client(conn, wallet, names)
-    try:
+    async with _drift_user(args, names) as (conn, network, wallet, client, deployment):
         market = deployment.markets.get(args.market, deployment.quote)
         spot = client.get_spot_market_account(market.spec.market_index)
         amount = amount_in_units(args.amount, spot.decimals)
@@ -114,8 +109,6 @@ async def _deposit(args) -> int:
             raise UserError(f"the deposit failed: {sent.describe()}")
         print(f"Deposited {args.amount} {args.market} into subaccount {conn.subaccount} on {network.name}.")
         return 0
-    finally:
-        await _close(client)
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -124,11 +117,8 @@ def status_command(args) -> int:
 
 
 async def _status(args) -> int:
-    conn = _connection(args)
-    network = resolve(conn.network)
-    wallet = wallet_for(conn, network)
-    client, _ = await open_client(conn, wallet, [])  # subscribes to the markets the user holds
-    try:
+    # Read-only, so no mainnet confirmation; open_client subscribes to the markets the user holds.
+    async with _drift_user(args, [], changes_funds=False) as (conn, network, wallet, client, _):
         user = client.get_user()
         account = user.get_user_account()
         names = {("perp", m.market_index): market_name(m) for m in client.get_perp_market_accounts()}
@@ -150,8 +140,6 @@ async def _status(args) -> int:
             print(f"    #{o.order_id:<6} uid {o.user_order_id:<3} {o.market:<10} {o.side} {o.remaining / 1e9:.4f} @ {where}"
                   f"{' post-only' if o.post_only else ''}")
         return 0
-    finally:
-        await _close(client)
 
 
 def _usd(quote: int) -> str:

@@ -89,9 +89,12 @@ def _held_markets(info) -> tuple[set[int], set[int]]:
 
 
 def sender_config(args) -> SendConfig:
-    fee = args.priority_fee
-    return SendConfig(priority_fee=fee if fee == "auto" else int(fee), fee_cap=args.priority_fee_cap,
-                      dry_run=getattr(args, "dry_run", False))
+    """From `keeper run`'s flags; init and deposit have none of them and take the defaults."""
+    default = SendConfig()
+    fee = getattr(args, "priority_fee", default.priority_fee)
+    return SendConfig(priority_fee=fee if fee == "auto" else int(fee),
+                      fee_cap=getattr(args, "priority_fee_cap", default.fee_cap),
+                      dry_run=getattr(args, "dry_run", default.dry_run))
 
 
 def confirm_mainnet(network: Network, yes: bool) -> None:
