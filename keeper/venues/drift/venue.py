@@ -61,6 +61,7 @@ class DriftVenue:
         self._seen: dict[int, OpenOrder] = {}  # our orders at the previous snapshot, by order id
         self._cancelled: set[int] = set()
         self._last_base: dict[str, int] = {}
+        self._encoded: dict[str, tuple[object, bytes]] = {}  # key -> (decoded account, its bytes)
 
     # -- snapshot ------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
@@ -69,7 +70,8 @@ class DriftVenue:
         account = account_and_slot.data
         slot = (await self.client.connection.get_slot()).value
         ts = int(time.time() * 1000)
-        own = {str(self.client.get_user_account_public_key()): encode("User", as_fields(account))}
+        own_key = str(self.client.get_user_account_public_key())
+        own = {own_key: self._raw("User", own_key, account)}
         try:
             await self.book_users.refresh(own)
             markets = {name: await self._market(name, slot, ts) for name in self.deployment.markets}
@@ -89,7 +91,7 @@ class DriftVenue:
         if m.spec.kind == "perp":
             account = self.client.get_perp_market_account(index)
             oracle = self.client.get_oracle_price_data_for_perp_market(index)
-            raw = encode("PerpMarket", as_fields(account))
+            raw = self._raw("PerpMarket", name, account)
             funding = account.amm.last_funding_rate
         else:
             oracle = self.client.get_oracle_price_data_for_spot_market(index)
@@ -102,6 +104,14 @@ class DriftVenue:
         mark = (bid + ask) // 2 if bid and ask else oracle.price
         return MarketState(m.spec, oracle.price, oracle.slot, oracle.confidence, mark, funding, book,
                            detail.vamm_bid, detail.vamm_ask)
+
+    def _raw(self, account_type: str, key: str, account) -> bytes:
+        """The account's bytes for the helper. driftpy keeps only decoded accounts, and encoding a
+        User costs ~4 ms, so re-encode only when driftpy has replaced the object with a newer one."""
+        cached = self._encoded.get(key)
+        if cached is None or cached[0] is not account:
+            cached = self._encoded[key] = (account, encode(account_type, as_fields(account)))
+        return cached[1]
 
     def _positions(self, account, markets: dict[str, MarketState]) -> dict[str, Position]:
         out = {}
