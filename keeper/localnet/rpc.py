@@ -10,6 +10,7 @@ from typing import Callable, Optional
 
 import base58
 from solders.hash import Hash
+from solders.message import from_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
@@ -195,9 +196,11 @@ class Rpc:
 
     def m_getFeeForMessage(self, params):
         raw = decode_data(param(params, 0, ""), "base64")
-        signers = raw[1] if raw[:1] == b"\x80" else raw[:1]  # v0 messages start with 0x80, then the header
-        count = signers[0] if isinstance(signers, bytes) and signers else signers
-        return self._context(LAMPORTS_PER_SIGNATURE * int(count or 1))
+        try:
+            message = from_bytes_versioned(raw)  # legacy or v0
+        except ValueError:
+            raise invalid_params("failed to deserialize the message") from None
+        return self._context(LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures)
 
     def m_getRecentPrioritizationFees(self, params):
         keys = {pubkey_param(k) for k in param(params, 0, [])}
