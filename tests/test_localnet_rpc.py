@@ -60,9 +60,13 @@ async def _funded(client: AsyncClient, lamports: int = 10 * SOL) -> Keypair:
     return payer
 
 
+def _signed(payer: Keypair, ixs, blockhash, signers=()) -> VersionedTransaction:
+    return VersionedTransaction(MessageV0.try_compile(payer.pubkey(), ixs, [], blockhash), [payer, *signers])
+
+
 async def _send(client: AsyncClient, payer: Keypair, ixs, signers=(), opts: TxOpts | None = None):
     blockhash = (await client.get_latest_blockhash()).value.blockhash
-    tx = VersionedTransaction(MessageV0.try_compile(payer.pubkey(), ixs, [], blockhash), [payer, *signers])
+    tx = _signed(payer, ixs, blockhash, signers)
     sig = (await client.send_transaction(tx, opts=opts or TxOpts(preflight_commitment=Confirmed))).value
     return sig
 
@@ -176,7 +180,8 @@ async def test_simulate_reports_logs_units_and_post_state(node):
     to = Keypair().pubkey()
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=SOL))
-    tx = VersionedTransaction(MessageV0.try_compile(payer.pubkey(), [ix], [], blockhash), [payer])
+    tx = _signed(payer, [ix], blockhash)
+    assert (await client.get_fee_for_message(tx.message)).value == 5_000  # one signature
     sim = (await client.simulate_transaction(tx, sig_verify=True)).value
     assert sim.err is None and sim.units_consumed == 150 and sim.logs[-1].endswith("success")
     assert (await client.get_balance(to)).value == 0  # simulation changes nothing
@@ -190,14 +195,14 @@ async def test_blockhashes_expire_after_150_blocks(node):
     for _ in range(BLOCKHASH_LIFETIME + 1):
         chain.advance()
     ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=1))
-    stale = VersionedTransaction(MessageV0.try_compile(payer.pubkey(), [ix], [], old.blockhash), [payer])
+    stale = _signed(payer, [ix], old.blockhash)
     with pytest.raises(RPCException) as raised:
         await client.send_transaction(stale)
     assert "Blockhash not found" in raised.value.args[0].message
     # Without preflight a validator drops it silently: a signature that never lands.
     sig = (await client.send_transaction(stale, opts=TxOpts(skip_preflight=True))).value
     assert (await client.get_signature_statuses([sig])).value[0] is None
-    unknown = VersionedTransaction(MessageV0.try_compile(payer.pubkey(), [ix], [], Hash.new_unique()), [payer])
+    unknown = _signed(payer, [ix], Hash.new_unique())
     with pytest.raises(RPCException):
         await client.send_transaction(unknown)
 
@@ -208,7 +213,7 @@ async def test_resending_a_landed_transaction_never_executes_it_twice(node):
     to = Keypair().pubkey()
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=SOL))
-    tx = VersionedTransaction(MessageV0.try_compile(payer.pubkey(), [ix], [], blockhash), [payer])
+    tx = _signed(payer, [ix], blockhash)
     await client.send_transaction(tx)
     with pytest.raises(RPCException) as raised:
         await client.send_transaction(tx)
