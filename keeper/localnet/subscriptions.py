@@ -29,7 +29,7 @@ QUEUE_LIMIT = 10_000
 class _Client:
     ws: web.WebSocketResponse
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
-    subs: dict[int, tuple] = field(default_factory=dict)  # id -> (kind, key)
+    subs: set[int] = field(default_factory=set)  # its subscription ids; the details live in Subscriptions
 
 
 class Subscriptions:
@@ -142,7 +142,7 @@ class Subscriptions:
     def _add(self, client, kind, key, config, extra, index) -> int:
         sub_id = next(self._ids)
         self._subs[sub_id] = (client, kind, key, config, extra)
-        client.subs[sub_id] = (kind, key)
+        client.subs.add(sub_id)
         if index is not None:
             index.setdefault(key, set()).add(sub_id)
         elif kind == "slot":
@@ -156,7 +156,7 @@ class Subscriptions:
         if entry is None:
             return
         client, kind, key, _, _ = entry
-        client.subs.pop(sub_id, None)
+        client.subs.discard(sub_id)
         index = {"account": self._by_account, "program": self._by_program, "signature": self._by_signature}.get(kind)
         if index is not None:
             index.get(key, set()).discard(sub_id)
