@@ -45,7 +45,7 @@ class Localnet:
     """The chain, the exchange on it, its oracles and background flow, stepped one slot at a time."""
 
     def __init__(self, options: Options, wallet: Keypair):
-        path = program.find_program(options.drift_program)
+        self.program_path = path = program.find_program(options.drift_program)
         path_rows = load_price_path(options.price_path) if options.price_path else None
         self.options = options
         self.chain = Chain()
@@ -94,7 +94,7 @@ def wallet_keypair(fund: Optional[str]) -> tuple[Keypair, Path]:
 def banner(net: Localnet, url: str, wallet_path: Path) -> str:
     ex = net.exchange
     lines = [
-        f"keeper localnet: the Drift program ({program.find_program(net.options.drift_program).name}) on LiteSVM",
+        f"keeper localnet: the Drift program ({net.program_path.name}) on LiteSVM",
         f"  RPC URL     {url}",
         f"  websocket   ws://{HOST}:{net.options.port + 1}",
         f"  program id  {program.DRIFT_PROGRAM_ID}",
