@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from driftpy.addresses import get_user_account_public_key, get_user_stats_account_public_key
 from driftpy.constants.config import DRIFT_PROGRAM_ID
+from solana.rpc.core import RPCException
 from spl.token.instructions import get_associated_token_address
 
 from keeper.errors import UserError
@@ -98,8 +99,10 @@ async def _deposit(args) -> int:
         spot = client.get_spot_market_account(market.spec.market_index)
         amount = amount_in_units(args.amount, spot.decimals)
         source = get_associated_token_address(wallet.pubkey(), spot.mint)
-        balance = await client.connection.get_token_account_balance(source)
-        have = int(balance.value.amount) if hasattr(balance, "value") else 0
+        try:
+            have = int((await client.connection.get_token_account_balance(source)).value.amount)
+        except RPCException:  # no such token account: the wallet holds none
+            have = 0
         if have < amount:
             raise UserError(f"the wallet's {args.market} account {source} holds {Decimal(have) / 10**spot.decimals}, "
                             f"less than {args.amount}")
