@@ -8,13 +8,13 @@ from decimal import Decimal, InvalidOperation
 
 from driftpy.addresses import get_user_account_public_key, get_user_stats_account_public_key
 from driftpy.constants.config import DRIFT_PROGRAM_ID
-from solana.rpc.core import RPCException
 from spl.token.instructions import get_associated_token_address
 
 from keeper.errors import UserError
 from keeper.model import QUOTE_PRECISION
 from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders
 from keeper.venues.drift.connect import Connection, confirm_mainnet, open_client, sender_config, wallet_for
+from keeper.venues.drift.faucet import token_balance, top_up
 from keeper.venues.drift.markets import resolve
 from keeper.venues.drift.sender import TxSender
 
@@ -99,10 +99,11 @@ async def _deposit(args) -> int:
         spot = client.get_spot_market_account(market.spec.market_index)
         amount = amount_in_units(args.amount, spot.decimals)
         source = get_associated_token_address(wallet.pubkey(), spot.mint)
-        try:
-            have = int((await client.connection.get_token_account_balance(source)).value.amount)
-        except RPCException:  # no such token account: the wallet holds none
-            have = 0
+        if network.name == "devnet" and args.market == "USDC":  # devnet USDC is free: mint what the wallet lacks
+            minted = await top_up(_sender(client, wallet, args), spot.mint, amount)
+            print(f"Minted {Decimal(minted) / 10**spot.decimals} USDC from Drift's devnet token faucet into {source}."
+                  if minted else "The wallet already holds enough USDC; nothing minted from Drift's devnet token faucet.")
+        have = await token_balance(client.connection, source) or 0  # no token account: the wallet holds none
         if have < amount:
             raise UserError(f"the wallet's {args.market} account {source} holds {Decimal(have) / 10**spot.decimals}, "
                             f"less than {args.amount}")
