@@ -1,11 +1,14 @@
 """One tick: snapshot -> strategy -> snap -> risk -> reconcile -> execute -> archive.
 
-The loop never asks which venue it runs on. Ticks never overlap: a stop request is honoured
-between ticks, and every keeper order is cancelled before the loop returns.
+The loop never asks which venue it runs on. Ticks never overlap. A stop request abandons a
+tick that is still loading its snapshot and never lets a decided plan go out, but a plan that
+is already being sent is seen through (its transactions' fate must be known before the final
+cancel reads the chain). Every keeper order is cancelled before the loop returns.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import time
@@ -16,10 +19,14 @@ from keeper.model import Execution, Plan, Snapshot
 from keeper.reconcile import reconcile
 from keeper.risk import RiskGate
 from keeper.snap import snap_intents
-from keeper.venues.base import Venue, VenueExhausted
+from keeper.venues.base import SkipTick, Venue, VenueExhausted
 from strategies.base import Strategy
 
 log = logging.getLogger("keeper")
+
+# Consecutive ticks without trustworthy data after which resting quotes are pulled: stale
+# quotes are what a taker picks off.
+PULL_AFTER_SKIPS = 3
 
 
 class Observer(Protocol):
@@ -59,14 +66,23 @@ class Loop:
 
     def __post_init__(self) -> None:
         self.ticks = 0
+        self.skipped = 0
+        self._skips_in_a_row = 0
+        self._loading: Optional[asyncio.Task] = None  # the run task, while it awaits a snapshot
         self.stopping = asyncio.Event()
         quiet_gc()
 
     def stop(self) -> None:
         self.stopping.set()
+        if self._loading is not None:  # nothing has been sent yet this tick: no need to finish it
+            self._loading.cancel()
 
     async def tick(self) -> Execution:
-        snapshot = await self.venue.snapshot()
+        self._loading = asyncio.current_task()
+        try:
+            snapshot = await self.venue.snapshot()
+        finally:
+            self._loading = None
         if self.archive is not None:
             self.archive.write_snapshot(snapshot)
         try:
@@ -74,7 +90,12 @@ class Loop:
         except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
             log.error("strategy %s failed on tick %d: %s: %s", self.strategy.name, self.ticks, type(exc).__name__, exc)
             plan = Plan(dropped=(f"strategy error: {type(exc).__name__}: {exc}",))
-        execution = await self.venue.execute(plan, snapshot)
+        if self.stopping.is_set():  # the shutdown cancel follows; placing first would only add to it
+            execution = Execution(snapshot.ts, snapshot.slot, plan, (), self.risk.state)
+        else:
+            execution = await self.venue.execute(plan, snapshot)
+            if execution.risk_state != self.risk.state:
+                execution = dataclasses.replace(execution, risk_state=self.risk.state)
         if self.archive is not None:
             self.archive.write_execution(execution)
         for observer in self.observers:
@@ -89,7 +110,16 @@ class Loop:
                 started = time.monotonic()
                 try:
                     await self.tick()
+                    self._skips_in_a_row = 0
                 except VenueExhausted:
+                    break
+                except SkipTick as exc:
+                    await self._skip(exc)
+                except asyncio.CancelledError:
+                    if not self.stopping.is_set():
+                        raise
+                    asyncio.current_task().uncancel()  # our own stop(): go on to the final cancel
+                    log.info("stop requested while loading tick %d's snapshot; tick abandoned", self.ticks)
                     break
                 if not self.fast:
                     remaining = self.interval_s - (time.monotonic() - started)
@@ -102,3 +132,12 @@ class Loop:
             cancelled = await self.venue.cancel_all()
             log.info("shutdown: cancelled %d keeper order(s)", cancelled)
         return cancelled
+
+    async def _skip(self, why: SkipTick) -> None:
+        self.skipped += 1
+        self._skips_in_a_row += 1
+        log.warning("tick %d skipped, nothing quoted: %s", self.ticks, why)
+        if self._skips_in_a_row == PULL_AFTER_SKIPS:
+            log.error("%d ticks in a row without trustworthy data: cancelling our resting quotes", PULL_AFTER_SKIPS)
+            cancelled = await self.venue.cancel_all()
+            log.info("cancelled %d keeper order(s) until data is back", cancelled)

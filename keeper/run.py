@@ -159,10 +159,12 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive))
 
     summary = report.summary()
-    writer.finish({"ticks": loop.ticks, "cancelled_on_shutdown": cancelled, **summary})
+    writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "cancelled_on_shutdown": cancelled, **summary})
     text = format_summary(summary)
     log.info("summary after %d ticks:\n%s", loop.ticks, text)
-    print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}; {cancelled} keeper order(s) cancelled on shutdown.")
+    skipped = f" ({loop.skipped} more skipped: data unavailable)" if loop.skipped else ""
+    print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}{skipped}; "
+          f"{cancelled} keeper order(s) cancelled on shutdown.")
     print(text)
     print(f"\nsession: {writer.path}")
     print(f"replay:  {invocation()} replay {writer.path}")

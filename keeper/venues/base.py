@@ -24,3 +24,7 @@ class Venue(Protocol):
 
 class VenueExhausted(Exception):
     """The venue has no more ticks to give (a replay reached the end of its archive)."""
+
+
+class SkipTick(Exception):
+    """This tick's data can't be trusted (say the DLOB helper failed): quote nothing rather than quote blind."""
