@@ -101,6 +101,9 @@ class MarketState:
     vamm_bid: Optional[int] = None
     vamm_ask: Optional[int] = None
     trades: tuple[Trade, ...] = ()
+    # A second reading of the oracle by an independent parser (live: pythclient on Pyth v2
+    # accounts); None where there is none. The risk gate's deviation check compares the two.
+    reference_price: Optional[int] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,9 @@ class Snapshot:
     slot: int
     markets: dict[str, MarketState]
     user: UserState
+    # The slot as of which the order book's users were last known complete; None where the
+    # book can't go stale (the local market). slot - book_slot is the book's lag.
+    book_slot: Optional[int] = None
 
 
 @dataclass(frozen=True, slots=True)
