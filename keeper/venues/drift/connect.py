@@ -22,7 +22,7 @@ from keeper.venues.drift.sender import SendConfig, TxSender
 from keeper.wallet import load_keypair, loose_permissions
 
 log = logging.getLogger(__name__)
-POLL_MS = 1_000
+POLL_S = 1.0  # BulkAccountLoader counts its frequency in seconds
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def open_client(conn: Connection, wallet: Keypair, markets: list[str], nee
     # The quote asset may have no oracle account, but driftpy looks one up anyway.
     oracles = {m.oracle: OracleInfo(m.oracle, m.oracle_source) for m in chosen}
     if conn.subscription == "polling":
-        subscription = AccountSubscriptionConfig("polling", BulkAccountLoader(rpc, Confirmed, POLL_MS))
+        subscription = AccountSubscriptionConfig("polling", BulkAccountLoader(rpc, Confirmed, POLL_S))
     else:
         subscription = AccountSubscriptionConfig("websocket")
     client = DriftClient(
@@ -120,6 +120,7 @@ def wallet_for(conn: Connection, network: Network) -> Keypair:
 async def open_drift_venue(args, markets: list[str]):
     from keeper.venues.drift.dlob import DlobHelper
     from keeper.venues.drift.orderbook import BookUsers
+    from keeper.venues.drift.reference import PythReference
     from keeper.venues.drift.venue import DriftVenue
 
     conn = Connection(args.network, args.keypair, args.subaccount, args.subscription)
@@ -135,4 +136,6 @@ async def open_drift_venue(args, markets: list[str]):
         await client.connection.close()
         raise UserError(f"the Node DLOB helper did not start ({exc}); run `npm ci` in the project folder") from None
     sender = TxSender(client.connection, wallet, sender_config(args))
-    return DriftVenue(deployment, client, sender, helper, BookUsers(client.connection, helper), post_only=args.post_only)
+    reference = PythReference({name: (m.oracle, m.oracle_source) for name, m in deployment.markets.items()})
+    return DriftVenue(deployment, client, sender, helper, BookUsers(client.connection, helper, subscription=conn.subscription), reference,
+                      post_only=args.post_only)
