@@ -254,6 +254,9 @@ class DlobHelper:
         raise HelperFailed(_one_line(f"DLOB helper failed: {reason}"))
 
     async def _ensure_running(self) -> None:
+        if self._proc is not None and self._proc.returncode is not None:
+            # died between requests: nothing was lost in flight, and the restart re-sends the book
+            log.warning("DLOB helper had exited (code %s); restarting it", self._proc.returncode)
         if self._proc is None or self._proc.returncode is not None:
             await self._spawn_and_sync()
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
+
 from anchorpy.program.context import Context
+from driftpy.accounts.types import DataAndSlot
 from driftpy.drift_client import DriftClient
 from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
 
@@ -32,10 +34,12 @@ from keeper.model import (
     Snapshot,
     UserState,
 )
+from keeper.venues.base import SkipTick
 from keeper.venues.drift.accounts import keeper_orders, open_orders
 from keeper.venues.drift.dlob import DlobError, DlobHelper
 from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
 from keeper.venues.drift.orderbook import BookUsers
+from keeper.venues.drift.reference import PythReference
 from keeper.venues.drift.sender import TxSender, split_to_fit
 
 log = logging.getLogger(__name__)
@@ -46,46 +50,66 @@ CANCELS_PER_IX = 16
 PLACES_PER_IX = 6
 
 
-class SkipTick(Exception):
-    """This tick's data can't be trusted (the helper failed); quote nothing rather than quote blind."""
-
-
 class DriftVenue:
     def __init__(self, deployment: Deployment, client: DriftClient, sender: TxSender, helper: DlobHelper,
-                 book_users: BookUsers, post_only: str = "must"):
+                 book_users: BookUsers, reference: PythReference, post_only: str = "must"):
         self.network = deployment.network.name
-        self.deployment, self.client, self.sender, self.helper, self.book_users = (
-            deployment, client, sender, helper, book_users)
+        self.deployment, self.client, self.sender, self.helper, self.book_users, self.reference = (
+            deployment, client, sender, helper, book_users, reference)
         self._post_only = PostOnlyParams.MustPostOnly() if post_only == "must" else PostOnlyParams.TryPostOnly()
         self._names = deployment.by_index()
         self._seen: dict[int, OpenOrder] = {}  # our orders at the previous snapshot, by order id
         self._cancelled: set[int] = set()
         self._last_base: dict[str, int] = {}
         self._encoded: dict[str, tuple[object, bytes]] = {}  # key -> (decoded account, its bytes)
+        self._user_bytes = b""
 
     # -- snapshot ------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
-        user = self.client.get_user()
-        account_and_slot = user.get_user_account_and_slot()
-        account = account_and_slot.data
-        slot = (await self.client.connection.get_slot()).value
-        ts = int(time.time() * 1000)
-        own_key = str(self.client.get_user_account_public_key())
-        own = {own_key: self._raw("User", own_key, account)}
         try:
-            await self.book_users.refresh(own)
-            markets = {name: await self._market(name, slot, ts) for name in self.deployment.markets}
+            return await self._snapshot()
         except DlobError as exc:
             raise SkipTick(f"order book unavailable: {exc}") from None
+        except Exception as exc:  # an RPC fault or a nonsense answer: skip the tick, don't die with orders out
+            raise SkipTick(f"data unavailable: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+    async def _snapshot(self) -> Snapshot:
+        user = self.client.get_user()
+        slot, references = await self._read_fresh(user)
+        account = user.get_user_account()
+        ts = int(time.time() * 1000)
+        own_key = str(self.client.get_user_account_public_key())
+        await self.book_users.refresh({own_key: self._raw("User", own_key, account)})
+        markets = {name: await self._market(name, slot, ts, references.get(name)) for name in self.deployment.markets}
         orders = open_orders(account, self._names)
         positions = self._positions(account, markets)
         fills = self._fills(keeper_orders(orders), positions, markets, ts)
         # driftpy's margin maths can hand back floats (a division inside); money stays integer here.
         total, free = int(user.get_total_collateral()), max(0, int(user.get_free_collateral()))
         state = UserState(total, free, positions, orders, fills)
-        return Snapshot(ts, slot, markets, state)
+        # A live stream means the book is current now; polled, it is as old as the last load.
+        book_slot = slot if self.book_users.live else self.book_users.slot
+        return Snapshot(ts, slot, markets, state, book_slot=book_slot)
 
-    async def _market(self, name: str, slot: int, ts: int) -> MarketState:
+    async def _read_fresh(self, user) -> tuple[int, dict]:
+        """Our User and the Pyth accounts in one getMultipleAccounts: the RPC's slot, a User that
+        holds the orders our last plan placed (a polled or streamed copy can lag behind them,
+        and planning from it would reuse their ids), and the reference prices."""
+        key = self.client.get_user_account_public_key()
+        reply = await self.client.connection.get_multiple_accounts([key, *self.reference.keys])
+        slot, (info, *oracles) = reply.context.slot, reply.value
+        if info is None:
+            raise ValueError(f"our User account {key} is gone")
+        data = bytes(info.data)
+        if data != self._user_bytes:  # decoding a User costs ~8 ms: only when it changed
+            account = decode(data)
+            self._user_bytes = data
+            self._encoded[str(key)] = (account, data)
+            # driftpy keeps whichever copy is newer, ours or its own subscription's
+            user.account_subscriber.update_data(DataAndSlot(slot, account))
+        return slot, self.reference.prices(oracles, slot)
+
+    async def _market(self, name: str, slot: int, ts: int, reference: int | None) -> MarketState:
         m = self.deployment.markets[name]
         index = m.spec.market_index
         if m.spec.kind == "perp":
@@ -103,7 +127,7 @@ class DriftVenue:
         bid, ask = book.best_bid, book.best_ask
         mark = (bid + ask) // 2 if bid and ask else oracle.price
         return MarketState(m.spec, oracle.price, oracle.slot, oracle.confidence, mark, funding, book,
-                           detail.vamm_bid, detail.vamm_ask)
+                           detail.vamm_bid, detail.vamm_ask, reference_price=reference)
 
     def _raw(self, account_type: str, key: str, account) -> bytes:
         """The account's bytes for the helper. driftpy keeps only decoded accounts, and encoding a
@@ -200,12 +224,14 @@ class DriftVenue:
         )
 
     def _remaining(self) -> list:
-        """Every configured market: always enough for the program's margin checks, and unlike
-        driftpy's default it doesn't depend on a cached User that may lag a slot behind."""
+        """Every configured market plus every market the user holds (the program's margin check
+        reads them all). The configured ones are listed outright rather than left to driftpy's
+        reading of a cached User, which may lag a slot behind a position just opened."""
         perps = [m.spec.market_index for m in self.deployment.markets.values() if m.spec.kind == "perp"]
         spots = sorted({QUOTE_SPOT_INDEX, *(m.spec.market_index for m in self.deployment.markets.values()
                                             if m.spec.kind == "spot")})
-        return self.client.get_remaining_accounts(readable_perp_market_indexes=perps,
+        return self.client.get_remaining_accounts(user_accounts=[self.client.get_user_account()],
+                                                  readable_perp_market_indexes=perps,
                                                   readable_spot_market_indexes=spots)
 
     def _accounts(self) -> dict:
@@ -248,6 +274,7 @@ class DriftVenue:
 
     async def close(self) -> None:
         try:
+            await self.book_users.close()
             await self.client.unsubscribe()
         finally:
             await self.helper.close()
