@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from driftpy.addresses import get_user_account_public_key, get_user_stats_account_public_key
 from driftpy.constants.config import DRIFT_PROGRAM_ID
+from driftpy.constants.spot_markets import WRAPPED_SOL_MINT
 from spl.token.instructions import get_associated_token_address
 
 from keeper.errors import UserError
@@ -17,6 +18,11 @@ from keeper.venues.drift.connect import Connection, confirm_mainnet, open_client
 from keeper.venues.drift.faucet import token_balance, top_up
 from keeper.venues.drift.markets import resolve
 from keeper.venues.drift.sender import TxSender
+
+
+# Native SOL kept back from a SOL deposit: the wrapped account's rent (driftpy adds 0.01 SOL)
+# and transaction fees.
+SOL_FEE_RESERVE = 20_000_000
 
 
 def _ask(question: str, yes: bool) -> None:
@@ -103,7 +109,12 @@ async def _deposit(args) -> int:
             minted = await top_up(_sender(client, wallet, args), spot.mint, amount)
             print(f"Minted {Decimal(minted) / 10**spot.decimals} USDC from Drift's devnet token faucet into {source}."
                   if minted else "The wallet already holds enough USDC; nothing minted from Drift's devnet token faucet.")
-        have = await token_balance(client.connection, source) or 0  # no token account: the wallet holds none
+        if spot.mint == WRAPPED_SOL_MINT:
+            # driftpy wraps native SOL into a fresh token account when handed the wallet itself
+            source = wallet.pubkey()
+            have = (await client.connection.get_balance(source)).value - SOL_FEE_RESERVE
+        else:
+            have = await token_balance(client.connection, source) or 0  # no token account: the wallet holds none
         if have < amount:
             raise UserError(f"the wallet's {args.market} account {source} holds {Decimal(have) / 10**spot.decimals}, "
                             f"less than {args.amount}")
@@ -136,6 +147,12 @@ async def _status(args) -> int:
         for p in positions:
             name = names.get(("perp", p.market_index), f"perp {p.market_index}")
             print(f"    {name:<10} {p.base_asset_amount / 1e9:+.4f}  entry quote {_usd(-p.quote_entry_amount)}")
+        balances = [p for p in account.spot_positions if p.scaled_balance]
+        print(f"  spot balances     {len(balances) or 'none'}")
+        for p in balances:
+            name = names.get(("spot", p.market_index), f"spot {p.market_index}")
+            decimals = client.get_spot_market_account(p.market_index).decimals
+            print(f"    {name:<10} {Decimal(user.get_token_amount(p.market_index)) / 10**decimals:+,f}")
         orders = open_orders(account, names)
         ours = keeper_orders(orders)
         print(f"  open orders       {len(orders)} ({len(ours)} tagged by a keeper user_order_id)")
