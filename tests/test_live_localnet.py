@@ -1,95 +1,40 @@
-"""The live path end to end: `keeper localnet` in one process, `keeper init/deposit/run/status` in others.
-
-Needs the Drift binary ($DRIFT_PROGRAM_SO or ~/.cache/drift-keeper/drift.so); skips without it.
-"""
+"""The live path end to end: `keeper localnet` in one process, `keeper init/deposit/run/status` in others."""
 from __future__ import annotations
 
 import signal
 import subprocess
 import time
 
-import httpx
 import pytest
-from solders.keypair import Keypair
 
 from keeper.archive.reader import open_session
-from keeper.drift_idl import decode
-from keeper.errors import UserError
-from keeper.localnet import program
 from keeper.model import Execution, Snapshot
-from keeper.venues.drift.accounts import is_open
-from keeper.wallet import write_keypair
 from tests.conftest import KEEPER
-
-try:
-    program.find_program()
-except UserError as exc:
-    pytest.skip(f"needs the Drift program binary: {exc}", allow_module_level=True)
+from tests.live import localnet
 
 PORT = 28_971
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    """A localnet whose SOL oracle climbs 0.5% a second, so fixed-price quotes must be replaced."""
-    home = tmp_path_factory.mktemp("localnet")
-    path = home / "path.csv"
-    path.write_text("timestamp,price\n" + "".join(f"{t},{100 * 1.005 ** t:.4f}\n" for t in range(600)))
-    wallet = write_keypair(home / "wallet.json", Keypair())
-    child = subprocess.Popen([*KEEPER, "localnet", "--port", str(PORT), "--slot-ms", "100", "--price-path", str(path),
-                              "--fund", str(wallet)], cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in child.stdout:
-        if "Ctrl-C" in line:
-            break
-    url = f"http://127.0.0.1:{PORT}"
-    live = ["--network", url, "--keypair", str(wallet)]
-    try:
-        for args in (["init", "--yes"], ["deposit", "10000"]):
-            result = subprocess.run([*KEEPER, *args, *live], cwd=home, capture_output=True, text=True, timeout=120)
-            assert result.returncode == 0, result.stderr
-        yield home, url, live, wallet
-    finally:
-        child.send_signal(signal.SIGINT)
-        child.wait(timeout=30)
+    with localnet(tmp_path_factory.mktemp("localnet"), PORT) as chain:
+        yield chain
 
 
-def _rpc(url: str, method: str, *params):
-    return httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=10).json()["result"]
-
-
-def _user_orders(url: str, wallet_path) -> list:
-    from driftpy.addresses import get_user_account_public_key
-    from driftpy.constants.config import DRIFT_PROGRAM_ID
-
-    from keeper.wallet import load_keypair
-
-    user = get_user_account_public_key(DRIFT_PROGRAM_ID, load_keypair(wallet_path).pubkey(), 0)
-    import base64
-
-    info = _rpc(url, "getAccountInfo", str(user), {"encoding": "base64"})["value"]
-    return [o for o in decode(base64.b64decode(info["data"][0])).orders if is_open(o)]
-
-
-def _run(home, live, *extra, ticks=None, interrupt_after=None):
-    args = [*KEEPER, "run", *live, "--strategy", "fixed_spread", "--markets", "SOL-PERP",
-            "--param", "floating=false", "--param", "requote_bps=5", "--interval", "0.3", "--archive-dir", "sessions",
-            *extra]
-    if ticks:
-        args += ["--ticks", str(ticks)]
-    child = subprocess.Popen(args, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run(chain, *extra, ticks=None, interrupt_after=None):
+    args = chain.run_args(*extra) + (["--ticks", str(ticks)] if ticks else [])
+    child = subprocess.Popen(args, cwd=chain.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if interrupt_after:
         time.sleep(interrupt_after)
         child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=180)
     assert child.returncode == 0, err
     assert "Traceback" not in err
-    sessions = sorted((home / "sessions").iterdir())
-    return sessions[-1], out, err
+    return chain.last_session(), out, err
 
 
 def test_run_places_replaces_and_cancels_on_shutdown(chain):
-    home, url, live, wallet = chain
-    session, out, err = _run(home, live, ticks=15)
+    session, out, err = _run(chain, ticks=15)
     records = [r.value for r in open_session(session).records()]
     executions = [r for r in records if isinstance(r, Execution)]
     snapshots = [r for r in records if isinstance(r, Snapshot)]
@@ -101,32 +46,109 @@ def test_run_places_replaces_and_cancels_on_shutdown(chain):
     assert any(len(oo) == 2 for oo in on_chain), "our bid and ask were seen resting on chain"
     assert {o.user_order_id for oo in on_chain for o in oo} - {0}
     assert "keeper order(s) cancelled on shutdown" in out
-    assert _user_orders(url, wallet) == []
+    assert chain.open_orders() == []
 
 
 def test_ctrl_c_leaves_no_open_orders(chain):
-    home, url, live, wallet = chain
-    _run(home, live, interrupt_after=6)
-    assert _user_orders(url, wallet) == []
+    _run(chain, interrupt_after=6)
+    assert chain.open_orders() == []
 
 
 def test_dry_run_sends_nothing(chain):
-    home, url, live, wallet = chain
-    from keeper.wallet import load_keypair
-
-    authority = str(load_keypair(wallet).pubkey())
-    before = [h["signature"] for h in _rpc(url, "getSignaturesForAddress", authority)]
-    session, out, err = _run(home, live, "--dry-run", ticks=4)
-    after = [h["signature"] for h in _rpc(url, "getSignaturesForAddress", authority)]
-    assert after == before
-    assert _user_orders(url, wallet) == []
+    before = chain.signatures()
+    session, out, err = _run(chain, "--dry-run", ticks=4)
+    assert chain.signatures() == before
+    assert chain.open_orders() == []
     executions = [r.value for r in open_session(session).records() if isinstance(r.value, Execution)]
     assert executions and all(not o.ok and o.error.startswith("dry_run") for e in executions for o in e.outcomes)
 
 
 def test_status_shows_the_user(chain):
-    home, url, live, _ = chain
-    result = subprocess.run([*KEEPER, "status", *live], cwd=home, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([*KEEPER, "status", *chain.live], cwd=chain.home, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "total collateral  $10,000" in result.stdout or "total collateral" in result.stdout
     assert "open orders       0" in result.stdout
+
+
+def test_live_session_verifies_and_replays(chain):
+    """A live session is archived in the same schemas as a local one, so the same tools read it."""
+    session, _, _ = _run(chain, ticks=6)
+    verified = subprocess.run([*KEEPER, "archive", "verify", str(session)], capture_output=True, text=True, timeout=120)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    replayed = subprocess.run([*KEEPER, "replay", str(session), "--verify"], capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "verify: reproduced 6 of 6 recorded plans" in replayed.stdout
+    what_if = subprocess.run([*KEEPER, "replay", str(session), "--strategy", "mean_reversion"], capture_output=True,
+                             text=True, timeout=120)
+    assert what_if.returncode == 0 and "Traceback" not in what_if.stderr, what_if.stderr
+
+
+def test_restart_adopts_or_cancels_what_a_killed_keeper_left(chain):
+    """SIGKILL leaves quotes resting; the next start sees them in its first snapshot and works
+    from them (kept if still wanted, else cancelled), never doubling them."""
+    child = subprocess.Popen(chain.run_args(), cwd=chain.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(chain.open_orders()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        child.kill()
+        child.wait()
+    left = {o.order_id for o in chain.open_orders()}
+    assert len(left) == 2, "the killed keeper left its bid and ask"
+
+    session, _, _ = _run(chain, ticks=5)
+    snapshots = [r.value for r in open_session(session).records() if isinstance(r.value, Snapshot)]
+    assert {o.order_id for o in snapshots[0].user.open_orders} == left
+    assert max(len(s.user.open_orders) for s in snapshots) <= 2
+    first = next(r.value for r in open_session(session).records() if isinstance(r.value, Execution))
+    kept_or_cancelled = {o.order_id for o in first.plan.cancels} | {o.order_id for o in snapshots[1].user.open_orders}
+    assert left <= kept_or_cancelled
+    assert chain.open_orders() == []
+
+
+def test_spot_quotes_rest_on_the_spot_market(chain):
+    """With SOL deposited (driftpy wraps the native SOL), the ask sells what the user holds
+    instead of borrowing, which a user without margin trading may not do."""
+    deposited = subprocess.run([*KEEPER, "deposit", "5", "--market", "SOL", *chain.live], cwd=chain.home,
+                               capture_output=True, text=True, timeout=120)
+    assert deposited.returncode == 0, deposited.stderr
+    status = subprocess.run([*KEEPER, "status", *chain.live], cwd=chain.home, capture_output=True, text=True, timeout=120)
+    assert "SOL        +5" in status.stdout, status.stdout
+    session, _, _ = _run(chain, "--markets", "SOL", ticks=4)
+    records = [r.value for r in open_session(session).records()]
+    placed = [o for r in records if isinstance(r, Execution) for o in r.outcomes if o.action == "place"]
+    assert placed and all(o.ok for o in placed), [o.error for o in placed if not o.ok]
+    resting = [o for r in records if isinstance(r, Snapshot) for o in r.user.open_orders]
+    assert resting and {o.market for o in resting} == {"SOL"}
+    spec = next(r for r in records if isinstance(r, Snapshot)).markets["SOL"].spec
+    assert spec.kind == "spot" and spec.base_precision == 10**9  # SOL's own decimals
+    assert all(o.size % spec.step_size == 0 for o in resting)
+    assert chain.open_orders() == []
+
+
+def test_helper_hang_skips_the_tick_and_quoting_resumes(chain):
+    """Freeze the Node DLOB helper mid-run: the tick waiting on it times out and quotes nothing,
+    the frozen helper is killed, a new one gets the book re-sent, and quoting goes on."""
+    import os
+
+    child = subprocess.Popen(chain.run_args("--ticks", "25"), cwd=chain.home, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    helpers: list[int] = []
+    while not helpers and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = subprocess.run(["pgrep", "-P", str(child.pid), "node"], capture_output=True, text=True)
+        helpers = [int(p) for p in found.stdout.split()]
+    time.sleep(2)  # let it quote first
+    os.kill(helpers[0], signal.SIGSTOP)
+    out, err = child.communicate(timeout=180)
+    assert child.returncode == 0, err
+    assert "Traceback" not in err
+    assert "skipped" in err and "DLOB helper" in err
+    records = [r.value for r in open_session(chain.last_session()).records()]
+    executions = [r for r in records if isinstance(r, Execution)]
+    assert len(executions) == 25  # the skipped tick was not counted as one
+    placed_late = [o for e in executions[-10:] for o in e.outcomes if o.action == "place" and o.ok]
+    assert placed_late, "quoting resumed after the restart"
+    assert chain.open_orders() == []
