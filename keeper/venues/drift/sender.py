@@ -260,33 +260,42 @@ class TxSender:
         self.connection = connection
         self.payer = payer
         self.config = config
-        self._last_auto_fee = 0
+        self.last_fee = 0
+
+    def sign(self, ixs: Sequence[Instruction], blockhash: Hash, cu_price: int, *, cu_limit: Optional[int] = None,
+             signers: Sequence[Keypair] = ()) -> VersionedTransaction:
+        """`ixs` after our compute-budget instructions, compiled and signed: the bytes send() sends."""
+        limit = self._checked_limit(ixs, cu_limit)
+        return VersionedTransaction(_message(self.payer.pubkey(), ixs, limit, cu_price, blockhash), [self.payer, *signers])
+
+    def _checked_limit(self, ixs: Sequence[Instruction], cu_limit: Optional[int]) -> int:
+        """Raises TxTooLarge (the caller splits, see split_to_fit) and ValueError for a bad
+        cu_limit or instructions that bring their own compute-budget instructions."""
+        _check_no_budget(ixs)
+        limit = cu_limit if cu_limit is not None else self.config.cu_limit
+        if not 1 <= limit <= MAX_COMPUTE_UNITS:
+            raise ValueError(f"compute unit limit {limit}: must be between 1 and {MAX_COMPUTE_UNITS:,}")
+        size = tx_size(self.payer.pubkey(), ixs, limit)
+        if size > PACKET_LIMIT:
+            raise TxTooLarge(size)
+        return limit
 
     async def send(self, ixs: Sequence[Instruction], what: str, *, cu_limit: Optional[int] = None,
                    cu_price: Optional[int] = None, signers: Sequence[Keypair] = ()) -> Sent:
         """Sign `ixs` (after our compute-budget instructions) once and see it through.
 
-        Never raises for RPC trouble: every outcome is a Sent. Raises TxTooLarge (the caller
-        splits, see split_to_fit) and ValueError for a bad cu_limit or instructions that bring
-        their own compute-budget instructions. `signers`: any besides the payer the instructions
-        need. `ixs` is not modified.
+        Never raises for RPC trouble: every outcome is a Sent. Raises as sign() does, before any
+        RPC call. `signers`: any besides the payer the instructions need. `ixs` is not modified.
         """
-        _check_no_budget(ixs)
         config, loop = self.config, asyncio.get_running_loop()
         deadline = loop.time() + config.confirm_timeout
-        limit = cu_limit if cu_limit is not None else config.cu_limit
-        if not 1 <= limit <= MAX_COMPUTE_UNITS:
-            raise ValueError(f"compute unit limit {limit}: must be between 1 and {MAX_COMPUTE_UNITS:,}")
-        size = tx_size(self.payer.pubkey(), ixs, limit)
-        if size > PACKET_LIMIT:  # before any RPC call: the caller splits and tries again
-            raise TxTooLarge(size)
+        self._checked_limit(ixs, cu_limit)  # a bad batch is refused before any RPC call
         price = cu_price if cu_price is not None else await self._priority_fee(ixs, what)
 
         blockhash = await self._retrying(what, "getLatestBlockhash", self._latest_blockhash, deadline)
         if blockhash is None:
             return self._done(what, Sent(None, None, Status.UNSENT, cu_price=price, detail="no blockhash from the RPC"))
-        message = _message(self.payer.pubkey(), ixs, limit, price, blockhash[0])
-        tx = VersionedTransaction(message, [self.payer, *signers])
+        tx = self.sign(ixs, blockhash[0], price, cu_limit=cu_limit, signers=signers)
         flight = _Flight(bytes(tx), tx.signatures[0], blockhash[1], price)
         if config.dry_run:
             return self._done(what, await self._simulate(tx, flight, what, deadline))
@@ -416,10 +425,10 @@ class TxSender:
                 log.warning("%s: getRecentPrioritizationFees: %s (attempt %d)", what, _fault(exc).text, attempt + 1)
                 await asyncio.sleep(_backoff(attempt, config))
                 continue
-            self._last_auto_fee = min(config.fee_cap, percentile(fees, config.fee_percentile))
-            return self._last_auto_fee
-        log.warning("%s: no recent priority fees; paying the last known %d µlamports/CU", what, self._last_auto_fee)
-        return self._last_auto_fee
+            self.last_fee = min(config.fee_cap, percentile(fees, config.fee_percentile))
+            return self.last_fee
+        log.warning("%s: no recent priority fees; paying the last known %d µlamports/CU", what, self.last_fee)
+        return self.last_fee
 
     async def _recent_fees(self, keys: list[str]) -> list[int]:
         # solana-py has no getRecentPrioritizationFees: ask over the client's own HTTP session.

@@ -186,13 +186,7 @@ class DriftVenue:
         """Cancels then places, in as few transactions as fit; each action's outcome is its transaction's."""
         if not plan:
             return Execution(snapshot.ts, snapshot.slot, plan, ())
-        groups, actions = [], []
-        for chunk in _chunks(list(plan.cancels), CANCELS_PER_IX):
-            groups.append([self._cancel_ix([o.order_id for o in chunk])])
-            actions.append([("cancel", o.user_order_id, o.order_id) for o in chunk])
-        for chunk in _chunks(list(plan.places), PLACES_PER_IX):
-            groups.append([self._place_ix([self._order_params(p, snapshot.ts) for p in chunk])])
-            actions.append([("place", p.user_order_id, 0) for p in chunk])
+        groups, actions = self.instruction_groups(plan, snapshot)
         outcomes, slot = [], snapshot.slot
         batches = split_to_fit(self.sender.payer, groups, self.sender.config.cu_limit)
         start = 0
@@ -209,6 +203,18 @@ class DriftVenue:
             error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
             outcomes += [Outcome(kind, uoid, sent.ok, error, oid) for kind, uoid, oid in batch_actions]
         return Execution(snapshot.ts, slot, plan, tuple(outcomes))
+
+    def instruction_groups(self, plan: Plan, snapshot: Snapshot) -> tuple[list[list], list[list[tuple]]]:
+        """One cancel_orders_by_ids per CANCELS_PER_IX cancels, then one place_orders per
+        PLACES_PER_IX places; and for each, its actions as (kind, user_order_id, order_id)."""
+        groups, actions = [], []
+        for chunk in _chunks(list(plan.cancels), CANCELS_PER_IX):
+            groups.append([self._cancel_ix([o.order_id for o in chunk])])
+            actions.append([("cancel", o.user_order_id, o.order_id) for o in chunk])
+        for chunk in _chunks(list(plan.places), PLACES_PER_IX):
+            groups.append([self._place_ix([self._order_params(p, snapshot.ts) for p in chunk])])
+            actions.append([("place", p.user_order_id, 0) for p in chunk])
+        return groups, actions
 
     def _order_params(self, placement, now_ms: int) -> OrderParams:
         intent = placement.intent
