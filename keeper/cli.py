@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_positive_int, help="random seed of the local market (default: a fresh one, recorded)")
     run.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (first market absolute, others relative)")
     run.add_argument("--archive-dir", default="data/archived", help="parent folder of the session folder (default data/archived)")
+    run.add_argument("--risk", metavar="TOML", help="risk limits file (default: the built-in limits; see README)")
 
     sub.add_parser("strategies", help="list the strategies, their descriptions and parameters")
 
@@ -110,8 +111,9 @@ def parser() -> argparse.ArgumentParser:
     _live_options(deposit, "localnet")
     deposit.add_argument("amount", metavar="AMOUNT", help="amount in the market's units, e.g. 1000 or 0.5")
     deposit.add_argument("--market", default="USDC", help="spot market to deposit into (default USDC)")
-    status = sub.add_parser("status", help="collateral, positions and open orders of the Drift user")
+    status = sub.add_parser("status", help="collateral, positions, open orders and risk state of the Drift user")
     _live_options(status, "localnet")
+    status.add_argument("--archive-dir", default="data/archived", help="where to find the keeper's sessions (default data/archived)")
 
     archive = sub.add_parser("archive", help="archive tools")
     archive_sub = archive.add_subparsers(dest="archive_command", required=True, parser_class=_Parser)

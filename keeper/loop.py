@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import os
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Optional, Protocol
 
 from keeper.model import Execution, Plan, Snapshot
 from keeper.reconcile import reconcile
-from keeper.risk import RiskGate
+from keeper.risk import HALTED, RiskGate
 from keeper.snap import snap_intents
 from keeper.venues.base import SkipTick, Venue, VenueExhausted
 from strategies.base import Strategy
@@ -63,12 +64,14 @@ class Loop:
     observers: tuple[Observer, ...] = ()
     interval_s: float = 1.0
     fast: bool = False
+    kill_file: Optional[str] = None  # its appearance cancels everything and halts (live runs only)
 
     def __post_init__(self) -> None:
         self.ticks = 0
         self.skipped = 0
         self._skips_in_a_row = 0
         self._loading: Optional[asyncio.Task] = None  # the run task, while it awaits a snapshot
+        self._last_notes: set[str] = set()
         self.stopping = asyncio.Event()
         quiet_gc()
 
@@ -78,6 +81,8 @@ class Loop:
             self._loading.cancel()
 
     async def tick(self) -> Execution:
+        if self.kill_file and os.path.exists(self.kill_file):
+            self.risk.halt(f"kill switch: file {self.kill_file} exists")
         self._loading = asyncio.current_task()
         try:
             snapshot = await self.venue.snapshot()
@@ -101,7 +106,17 @@ class Loop:
         for observer in self.observers:
             observer.on_tick(snapshot, execution)
         self.ticks += 1
+        self._log_notes(plan.dropped)
+        if self.risk.state == HALTED:  # this tick's plan cancelled our orders; the final cancel checks
+            self.stop()
         return execution
+
+    def _log_notes(self, notes: tuple[str, ...]) -> None:
+        """Every dropped or trimmed intent, with its rule; a note repeated tick after tick once."""
+        for note in notes:
+            if note not in self._last_notes:
+                log.info("%s", note)
+        self._last_notes = set(notes)
 
     async def run(self, ticks: Optional[int] = None) -> int:
         """Runs until `ticks` are done or stop() is called; returns how many keeper orders the shutdown cancelled."""

@@ -9,7 +9,7 @@ import strategies
 from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.report import ReportObserver, format_summary
-from keeper.risk import RiskGate
+from keeper.risk import RiskGate, from_dict
 from keeper.run import COLLATERAL, json_params
 from keeper.venues.replay import ReplayVenue
 
@@ -43,7 +43,8 @@ def replay_command(args, raw_params: dict[str, str]) -> int:
     strategy = recorded_strategy(manifest, args.strategy, raw_params)
     venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL))
     report = ReportObserver()
-    loop = Loop(venue, strategy, RiskGate(), archive=None, observers=(report,), fast=True)
+    risk = RiskGate(from_dict(manifest.get("risk", {}), f"{args.session}: manifest risk"))
+    loop = Loop(venue, strategy, risk, archive=None, observers=(report,), fast=True)
     asyncio.run(loop.run())
 
     summary = report.summary()

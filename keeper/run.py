@@ -18,7 +18,8 @@ from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.model import QUOTE_PRECISION
 from keeper.report import ReportObserver, format_summary
-from keeper.risk import RiskGate
+from keeper.risk import HALTED, RiskGate, from_dict, read
+from keeper.wallet import redact_argv
 
 log = logging.getLogger("keeper")
 
@@ -83,13 +84,15 @@ async def drive(loop: Loop, ticks: int | None) -> int:
     running = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         running.add_signal_handler(sig, loop.stop)
+    # the kill switch: cancel everything and halt, recorded as such (a plain stop is not a halt)
+    running.add_signal_handler(signal.SIGUSR1, lambda: (loop.risk.halt("kill switch: SIGUSR1"), loop.stop()))
     try:
         return await loop.run(ticks)
     finally:
         await loop.venue.close()
 
 
-async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int):
+async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int, risk_settings: dict):
     """The local market, or a live Drift deployment (localnet, devnet, mainnet, an RPC URL)."""
     if args.network == "local":
         from keeper.venues.local import LocalVenue
@@ -97,15 +100,16 @@ async def open_venue(args, markets: list[str], seed: int, price_path, interval_m
         return LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL)
     from keeper.venues.drift.connect import open_drift_venue
 
-    return await open_drift_venue(args, markets)
+    max_tx_per_s = float(from_dict(risk_settings).account.max_tx_per_s)
+    return await open_drift_venue(args, markets, max_tx_per_s)
 
 
 async def session(args, strategy, markets: list[str], seed, price_path, interval_ms: int, argv: list[str],
-                  interactive: bool):
+                  interactive: bool, risk_settings: dict):
     from keeper.archive.writer import SessionWriter
     from keeper.ui.live import make_views
 
-    venue = await open_venue(args, markets, seed, price_path, interval_ms)
+    venue = await open_venue(args, markets, seed, price_path, interval_ms, risk_settings)
     local = args.network == "local"
     manifest = {
         "network": args.network,
@@ -117,10 +121,14 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         "price_path": str(Path(args.price_path).resolve()) if args.price_path else None,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
-        "argv": ["keeper", *argv],
+        "argv": ["keeper", *redact_argv(argv)],  # a key pasted where a path belongs is not archived
     }
     if local:
         manifest["collateral"] = COLLATERAL
+    if risk_settings:
+        manifest["risk"] = risk_settings
+    if getattr(venue, "user", None):
+        manifest["user"] = venue.user
     try:
         writer = SessionWriter.create(args.archive_dir, manifest)
     except BaseException:
@@ -131,7 +139,9 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
              f"seed {seed}" if local else f"network {args.network}")
     report = ReportObserver()
     views = make_views(interactive, report, strategy.name, fast=args.fast)
-    loop = Loop(venue, strategy, RiskGate(), writer, (report, *views), interval_s=args.interval, fast=args.fast)
+    risk = RiskGate(from_dict(risk_settings))
+    loop = Loop(venue, strategy, risk, writer, (report, *views), interval_s=args.interval, fast=args.fast,
+                kill_file=risk.config.account.kill_file)
     try:
         with contextlib.ExitStack() as stack:
             for view in views:
@@ -155,11 +165,15 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     strategy = choose_strategy(args.strategy, raw_params, interactive)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     interval_ms = max(1, round(args.interval * 1000))
+    risk_settings = read(args.risk) if args.risk else {}
     writer, loop, report, cancelled = asyncio.run(
-        session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive))
+        session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive, risk_settings))
 
     summary = report.summary()
-    writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "cancelled_on_shutdown": cancelled, **summary})
+    risk = loop.risk
+    writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "cancelled_on_shutdown": cancelled,
+                   "risk_state": risk.state, "risk_reason": risk.reason,
+                   "max_drawdown_quote": risk.drawdown.max_drawdown, **summary})
     text = format_summary(summary)
     log.info("summary after %d ticks:\n%s", loop.ticks, text)
     skipped = f" ({loop.skipped} more skipped: data unavailable)" if loop.skipped else ""
@@ -168,4 +182,7 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     print(text)
     print(f"\nsession: {writer.path}")
     print(f"replay:  {invocation()} replay {writer.path}")
+    if risk.state == HALTED:
+        print(f"halted by the risk gate: {risk.reason}", file=sys.stderr)
+        return 3
     return 0

@@ -6,7 +6,7 @@ import dataclasses
 
 from keeper.loop import decide
 from keeper.model import PRICE_PRECISION, Intent, OpenOrder
-from keeper.risk import Guards, RiskGate
+from keeper.risk import AccountLimits, RiskConfig, RiskGate
 from strategies import build
 from tests.conftest import SOL_PERP, market, snapshot
 
@@ -29,13 +29,13 @@ def test_stale_oracle_takes_only_that_market_out():
     sol = dataclasses.replace(market(), oracle_slot=1000 - 51)
     kept, notes = RiskGate().check([BID, ETH_BID], two_markets(sol=sol))
     assert kept == [ETH_BID]
-    assert notes == ["risk: SOL-PERP not quoted: oracle 51 slots old (max 50)"]
+    assert notes == ["risk guard: SOL-PERP not quoted: oracle 51 slots old (max 50)"]
     at_limit = dataclasses.replace(market(), oracle_slot=1000 - 50)
     assert RiskGate().check([BID], two_markets(sol=at_limit))[0] == [BID]
 
 
 def test_stale_book_takes_every_market_out():
-    kept, notes = RiskGate(Guards(max_book_lag_slots=10)).check([BID, ETH_BID], two_markets(book_slot=989))
+    kept, notes = RiskGate(RiskConfig(account=AccountLimits(max_book_lag_slots=10))).check([BID, ETH_BID], two_markets(book_slot=989))
     assert kept == []
     assert len(notes) == 2 and all("order book 11 slots old" in n for n in notes)
 

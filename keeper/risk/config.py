@@ -1,0 +1,131 @@
+"""Risk limits: defaults for every market, overrides per market, and account-wide limits.
+
+Read from a TOML file (`keeper run --risk FILE`) checked against risk.schema.json. The file
+speaks human units (USD, base units, percent); here they become integers in Drift's
+precisions, so the gate never touches a float.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Optional
+
+from jsonschema import Draft202012Validator
+
+from keeper.errors import UserError
+from keeper.model import QUOTE_PRECISION
+
+SCHEMA = json.loads((Path(__file__).parent / "risk.schema.json").read_text())
+
+
+@dataclass(frozen=True)
+class MarketLimits:
+    """Per market. Quote amounts in QUOTE_PRECISION; max_position_base in human base units."""
+
+    max_order_quote: int = 2_500 * QUOTE_PRECISION
+    max_position_quote: int = 5_000 * QUOTE_PRECISION
+    max_position_base: Optional[Decimal] = None
+    band_bps: int = 500  # a quote further than this from the oracle is dropped
+    max_oracle_lag_slots: int = 50  # the oracle's publish slot behind the RPC's slot
+    max_conf_bps: int = 100  # the oracle's confidence interval, against its price
+    max_reference_deviation_bps: int = 50  # the oracle against an independent reading of the same feed
+    max_mid_deviation_bps: int = 300  # the oracle against the book's mid, where there is no such reading
+    max_jump_bps: int = 1_000  # the oracle's move since the last snapshot
+
+    def position_base(self, base_precision: int) -> Optional[int]:
+        return None if self.max_position_base is None else int(self.max_position_base * base_precision)
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    max_total_quote: int = 15_000 * QUOTE_PRECISION  # gross notional, resting orders filled
+    max_leverage_pct: int = 300  # the same against equity, in percent
+    min_free_collateral_quote: int = 500 * QUOTE_PRECISION
+    max_book_lag_slots: int = 75  # the order book's users last known complete this long ago
+    budget_quote: int = 0  # the drawdown budget; 0: the session's starting equity
+    soft_drawdown_pct: int = 10  # of the budget: widen quotes and cut their size
+    hard_drawdown_pct: int = 20  # of the budget: cancel, reduce only, then halt (well inside 40%)
+    soft_widen_bps: int = 10
+    soft_size_pct: int = 50
+    reduce_cross_bps: int = 50  # how far past the oracle a hard stop's closing order may trade
+    breakers: bool = True
+    kill_file: str = "KILL"
+    max_tx_per_s: Decimal = Decimal(5)
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    defaults: MarketLimits = MarketLimits()
+    markets: dict[str, MarketLimits] = field(default_factory=dict)
+    account: AccountLimits = AccountLimits()
+
+    def limits(self, market: str) -> MarketLimits:
+        return self.markets.get(market, self.defaults)
+
+
+def _quote(usd) -> int:
+    return int(Decimal(str(usd)) * QUOTE_PRECISION)
+
+
+# file key -> (field, conversion)
+_MARKET = {
+    "max_order_usd": ("max_order_quote", _quote),
+    "max_position_usd": ("max_position_quote", _quote),
+    "max_position_base": ("max_position_base", lambda v: Decimal(str(v))),
+}
+_ACCOUNT = {
+    "max_total_usd": ("max_total_quote", _quote),
+    "max_leverage": ("max_leverage_pct", lambda v: int(Decimal(str(v)) * 100)),
+    "min_free_collateral_usd": ("min_free_collateral_quote", _quote),
+    "budget_usd": ("budget_quote", _quote),
+    "soft_drawdown_pct": ("soft_drawdown_pct", lambda v: int(Decimal(str(v)))),
+    "hard_drawdown_pct": ("hard_drawdown_pct", lambda v: int(Decimal(str(v)))),
+    "soft_size_pct": ("soft_size_pct", lambda v: int(Decimal(str(v)))),
+    "max_tx_per_s": ("max_tx_per_s", lambda v: Decimal(str(v))),
+}
+
+
+def _apply(base, table: dict, values: dict):
+    changes = {}
+    for key, value in values.items():
+        name, convert = table.get(key, (key, lambda v: v))
+        changes[name] = convert(value)
+    return dataclasses.replace(base, **changes)
+
+
+def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
+    errors = sorted(Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        at = ".".join(str(p) for p in e.absolute_path) or "the top level"
+        raise UserError(f"{where}: at {at}: {e.message}")
+    defaults = _apply(MarketLimits(), _MARKET, data.get("defaults", {}))
+    markets = {name: _apply(defaults, _MARKET, values) for name, values in data.get("markets", {}).items()}
+    account = _apply(AccountLimits(), _ACCOUNT, data.get("account", {}))
+    if account.soft_drawdown_pct >= account.hard_drawdown_pct:
+        raise UserError(f"{where}: soft_drawdown_pct ({account.soft_drawdown_pct}) must be below "
+                        f"hard_drawdown_pct ({account.hard_drawdown_pct})")
+    return RiskConfig(defaults, markets, account)
+
+
+def load(path: str) -> RiskConfig:
+    return from_dict(read(path), f"risk file {path}")
+
+
+def read(path: str) -> dict:
+    """The file's TOML as a dict (archived in the session manifest, so a replay uses the same limits)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise UserError(f"risk file {path}: cannot read it ({type(exc).__name__}: {why})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"risk file {path}: not valid TOML ({exc})") from None
+    from_dict(data, f"risk file {path}")  # refuse a bad file before anything starts
+    return data

@@ -1,0 +1,128 @@
+"""Step 4 of the tick: the risk gate between the strategy and the reconciler.
+
+One visible state that only moves forward: ACTIVE -> REDUCING -> HALTED.
+- ACTIVE: intents pass the data guards and the limits; past the soft drawdown breaker quotes
+  are widened and cut.
+- REDUCING (the hard breaker): the strategy is set aside; each position is closed by a
+  reduce-only limit that crosses the book, at most reduce_cross_bps from the oracle; once
+  every position is flat, HALTED.
+- HALTED (flat after reducing, or the kill switch, which the loop watches): nothing rests;
+  the loop stops.
+
+Intents the gate drops are not placed, and the reconciler cancels whatever of ours rests in
+their place. Every dropped or trimmed intent gets a note naming the rule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from keeper.model import Intent, Snapshot
+from keeper.risk.breakers import HARD, NONE, SOFT, Drawdown
+from keeper.risk.config import RiskConfig
+from keeper.risk.guards import stale_book, untrusted
+from keeper.risk.limits import BPS, apply_limits, fit
+
+log = logging.getLogger("keeper")
+
+ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
+
+
+class RiskGate:
+    def __init__(self, config: RiskConfig = RiskConfig()) -> None:
+        self.config = config
+        self.state = ACTIVE
+        self.reason = ""  # why the state left ACTIVE
+        self.breaker = NONE
+        self.drawdown = Drawdown(config.account)
+        self._oracles: dict[str, int] = {}
+
+    # -- state -----------------------------------------------------------------------------
+    def halt(self, reason: str) -> None:
+        if self.state != HALTED:
+            self.state, self.reason = HALTED, reason
+            log.error("risk HALTED: %s; cancelling every keeper order", reason)
+
+    def _reduce(self, reason: str) -> None:
+        if self.state == ACTIVE:
+            self.state, self.reason = REDUCING, reason
+            log.error("risk REDUCING: %s; cancelling quotes, reduce-only until flat", reason)
+
+    # -- the check -------------------------------------------------------------------------
+    def check(self, intents: list[Intent], snapshot: Snapshot) -> tuple[list[Intent], list[str]]:
+        """Returns the intents allowed through and one line per dropped or trimmed intent."""
+        account = self.config.account
+        self._breakers(snapshot)
+        previous, self._oracles = self._oracles, {n: m.oracle_price for n, m in snapshot.markets.items()}
+        if self.state == HALTED:
+            return [], [f"risk {HALTED} ({self.reason}): all intents dropped"] if intents else []
+
+        notes = []
+        book = stale_book(snapshot, account)
+        guarded = {}
+        for name, market in snapshot.markets.items():
+            why = book or untrusted(market, snapshot.slot, self.config.limits(name), previous.get(name))
+            if why:
+                guarded[name] = why
+                notes.append(f"risk guard: {name} not quoted: {why}")
+        intents = [i for i in intents if i.market not in guarded]
+
+        if self.state == REDUCING:
+            return self._reducing(intents, snapshot, guarded, notes)
+        if self.breaker == SOFT:
+            intents = [self._soften(i, snapshot) for i in intents]
+            if intents:
+                notes.append(f"risk soft breaker: quotes widened {account.soft_widen_bps} bps "
+                             f"and cut to {account.soft_size_pct}%")
+        kept, limit_notes = apply_limits(intents, snapshot, self.config)
+        return kept, notes + limit_notes
+
+    def _breakers(self, snapshot: Snapshot) -> None:
+        level = self.drawdown.update(snapshot.user.total_collateral)
+        if level != self.breaker:
+            d = self.drawdown
+            log.warning("risk breaker %s -> %s: drawdown %d of budget %d (peak equity %d)",
+                        self.breaker, level, d.drawdown, d.budget, d.peak)
+        if level == HARD:
+            self._reduce(f"hard drawdown breaker: drawdown {self.drawdown.drawdown} "
+                         f">= {self.config.account.hard_drawdown_pct}% of budget {self.drawdown.budget}")
+        # the soft level can come and go; the hard one is not undone by a recovery
+        self.breaker = level if level != HARD else HARD
+
+    def _reducing(self, intents: list[Intent], snapshot: Snapshot, guarded: dict, notes: list[str]):
+        kept, open_positions = [], False
+        for name, market in snapshot.markets.items():
+            position = snapshot.user.positions.get(name)
+            size = fit(abs(position.base), market.spec) if position else 0
+            if not size:
+                continue
+            open_positions = True
+            if name in guarded:
+                continue
+            side = "ask" if position.base > 0 else "bid"
+            kept.append(Intent(name, side, size, price=self._crossing_price(market, side), post_only=False,
+                               reduce_only=True))
+        if not open_positions:
+            self.halt(f"flat after reducing ({self.reason})")
+            return [], notes
+        notes += [f"risk {REDUCING}: {i.market} {i.side} dropped (reduce-only until flat)" for i in intents]
+        return kept, notes
+
+    def _crossing_price(self, market, side: str) -> int:
+        """A limit that takes the book to get out, but never further than reduce_cross_bps from
+        the oracle: a hard stop must leave, not wait for a taker, and not at any price."""
+        tick = max(market.spec.tick_size, 1)
+        cross = market.oracle_price * self.config.account.reduce_cross_bps // BPS
+        if side == "ask":
+            return max(tick, (market.oracle_price - cross) // tick * tick)
+        return -(-(market.oracle_price + cross) // tick) * tick
+
+    def _soften(self, intent: Intent, snapshot: Snapshot) -> Intent:
+        account, market = self.config.account, snapshot.markets[intent.market]
+        tick = max(market.spec.tick_size, 1)
+        widen = -(-market.oracle_price * account.soft_widen_bps // BPS // tick) * tick  # whole ticks, rounded up
+        move = -widen if intent.side == "bid" else widen
+        size = fit(intent.size * account.soft_size_pct // 100, market.spec) or market.spec.min_order_size
+        if intent.price is not None:
+            return dataclasses.replace(intent, price=max(tick, intent.price + move), size=min(size, intent.size))
+        return dataclasses.replace(intent, oracle_offset=intent.oracle_offset + move, size=min(size, intent.size))

@@ -1,0 +1,83 @@
+"""Position and exposure limits on the intents that survived the guards.
+
+Limits count the worst case: every resting order on one side filled. An intent that would
+breach a limit is trimmed to what fits (whole steps, at least the market's minimum size) or
+dropped; a reduce-only intent only ever shrinks a position, so it always passes.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from keeper.accounting import quote_value
+from keeper.model import Intent, MarketSpec, Snapshot
+from keeper.risk.config import RiskConfig
+
+BPS = 10_000
+
+
+def intent_price(intent: Intent, oracle: int) -> int:
+    return intent.price if intent.price is not None else oracle + intent.oracle_offset
+
+
+def fit(size: int, spec: MarketSpec) -> int:
+    """`size` floored to the market's step; 0 when that is below its minimum order size."""
+    size -= size % spec.step_size if spec.step_size else 0
+    return size if size >= spec.min_order_size else 0
+
+
+def base_for(quote: int, price: int, spec: MarketSpec) -> int:
+    """The base amount worth `quote` at `price` (rounded down)."""
+    return quote * spec.base_precision // price if price > 0 else 0
+
+
+def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig) -> tuple[list[Intent], list[str]]:
+    kept, notes = [], []
+    account = config.account
+    equity = snapshot.user.total_collateral
+    total_cap = min(account.max_total_quote, max(0, equity) * account.max_leverage_pct // 100)
+    low_collateral = snapshot.user.free_collateral < account.min_free_collateral_quote
+    # worst-case base per market and side once every kept order fills: [long, short]
+    exposure = {name: [max(p.base, 0), max(-p.base, 0)] for name, p in snapshot.user.positions.items()}
+
+    def gross(prices: dict[str, int]) -> int:
+        return sum(quote_value(max(e), prices[name], snapshot.markets[name].spec.base_precision)
+                   for name, e in exposure.items() if name in prices)
+
+    oracles = {name: m.oracle_price for name, m in snapshot.markets.items()}
+    for intent in intents:
+        market = snapshot.markets[intent.market]
+        spec, limits, oracle = market.spec, config.limits(intent.market), market.oracle_price
+        if intent.reduce_only:
+            kept.append(intent)
+            continue
+        label = f"{intent.market} {intent.side}"
+        price = intent_price(intent, oracle)
+        if low_collateral:
+            notes.append(f"risk min_free_collateral: {label} dropped (free collateral "
+                         f"{snapshot.user.free_collateral} < {account.min_free_collateral_quote})")
+            continue
+        if abs(price - oracle) * BPS > limits.band_bps * oracle:
+            notes.append(f"risk band: {label} at {price} is more than {limits.band_bps} bps from the oracle {oracle}")
+            continue
+        side = 0 if intent.side == "bid" else 1
+        held = exposure.setdefault(intent.market, [0, 0])
+        room = {"max_order": base_for(limits.max_order_quote, price, spec),
+                "max_position": base_for(limits.max_position_quote, price, spec) - held[side]}
+        if (cap := limits.position_base(spec.base_precision)) is not None:
+            room["max_position_base"] = cap - held[side]
+        # the gross cap counts this market at its larger side, so growing the smaller side is free up to it
+        other = gross(oracles) - quote_value(max(held), oracle, spec.base_precision)
+        side_room = base_for(max(0, total_cap - other), oracle, spec) - held[side]
+        room["max_total" if total_cap == account.max_total_quote else "max_leverage"] = side_room
+        rule, allowed = min(room.items(), key=lambda kv: kv[1])
+        size = intent.size if allowed >= intent.size else fit(max(0, allowed), spec)
+        if size == 0:
+            notes.append(f"risk {rule}: {label} of {intent.size} dropped (room {max(0, allowed)})")
+            continue
+        if size < intent.size:
+            notes.append(f"risk {rule}: {label} trimmed from {intent.size} to {size}")
+            intent = dataclasses.replace(intent, size=size)
+        held[side] += size
+        kept.append(intent)
+    return kept, notes
+

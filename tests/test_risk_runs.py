@@ -1,0 +1,79 @@
+"""The risk gate in whole runs on the local market: the crash path with breakers on and off,
+and the kill switch by file and by signal."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from bench.crash_path import run as crash_run
+from keeper.archive.reader import open_session
+from keeper.model import Execution
+from tests.conftest import KEEPER
+
+
+def executions(session: Path) -> list[Execution]:
+    return [r.value for r in open_session(session).records() if isinstance(r.value, Execution)]
+
+
+def test_crash_path_breakers_bound_the_drawdown(tmp_path):
+    code_on, on, session_on = crash_run(tmp_path, breakers=True)
+    code_off, off, _ = crash_run(tmp_path, breakers=False)
+    budget = 10_000 * 10**6
+    # on: the hard breaker (20%) closes the position by crossing the book, then halts
+    assert code_on == 3 and on["risk_state"] == "HALTED" and "hard drawdown breaker" in on["risk_reason"]
+    assert on["max_drawdown_quote"] <= budget * 21 // 100  # 20%, plus the closing order's slippage
+    assert off["risk_state"] == "ACTIVE" and code_off == 0
+    assert off["max_drawdown_quote"] > 2 * on["max_drawdown_quote"]
+    states = [e.risk_state for e in executions(session_on)]
+    assert states[0] == "ACTIVE" and "REDUCING" in states and states[-1] == "HALTED"
+    # a stateful gate still replays exactly: same snapshots, same limits, same plans
+    verify = subprocess.run([*KEEPER, "replay", str(session_on), "--verify"], capture_output=True, text=True, timeout=300)
+    assert f"reproduced {len(states)} of {len(states)} recorded plans" in verify.stdout, verify.stdout
+
+
+def _start(tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([*KEEPER, "run", "--strategy", "fixed_spread", "--interval", "0.05", "--ticks", "2000",
+                             "--archive-dir", "sessions"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wait_for_quotes(tmp_path: Path, child) -> Path:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sessions = list((tmp_path / "sessions").glob("*/keeper.log")) if (tmp_path / "sessions").exists() else []
+        if sessions and sessions[0].read_text().count(" tick ") >= 5:
+            return sessions[0].parent
+        assert child.poll() is None, child.communicate()
+        time.sleep(0.1)
+    raise AssertionError("the keeper never quoted")
+
+
+def _assert_halted(child, session: Path, reason: str) -> None:
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err
+    assert f"halted by the risk gate: {reason}" in err and "Traceback" not in err
+    last = executions(session)[-1]
+    assert last.risk_state == "HALTED"
+    assert not last.plan.places and last.plan.cancels, "the halting tick cancelled our quotes and placed nothing"
+
+
+def test_kill_file_cancels_everything_and_halts(tmp_path):
+    child = _start(tmp_path)
+    session = _wait_for_quotes(tmp_path, child)
+    (tmp_path / "KILL").touch()
+    _assert_halted(child, session, "kill switch: file KILL exists")
+
+
+def test_sigusr1_cancels_everything_and_halts(tmp_path):
+    child = _start(tmp_path)
+    session = _wait_for_quotes(tmp_path, child)
+    child.send_signal(signal.SIGUSR1)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err
+    assert "halted by the risk gate: kill switch: SIGUSR1" in err
+    summary = json.loads((session / "summary.json").read_text())
+    # the signal stops the loop between ticks; the shutdown cancel takes our resting quotes
+    assert summary["risk_state"] == "HALTED" and summary["cancelled_on_shutdown"] >= 1
