@@ -153,6 +153,7 @@ async def _status(args) -> int:
             name = names.get(("spot", p.market_index), f"spot {p.market_index}")
             decimals = client.get_spot_market_account(p.market_index).decimals
             print(f"    {name:<10} {Decimal(user.get_token_amount(p.market_index)) / 10**decimals:+,f}")
+        print(f"  risk state        {_risk_state(args.archive_dir, str(client.get_user_account_public_key()))}")
         orders = open_orders(account, names)
         ours = keeper_orders(orders)
         print(f"  open orders       {len(orders)} ({len(ours)} tagged by a keeper user_order_id)")
@@ -161,6 +162,33 @@ async def _status(args) -> int:
             print(f"    #{o.order_id:<6} uid {o.user_order_id:<3} {o.market:<10} {o.side} {o.remaining / 1e9:.4f} @ {where}"
                   f"{' post-only' if o.post_only else ''}")
         return 0
+
+
+def _risk_state(archive_dir: str, user: str) -> str:
+    """The risk gate's state in the newest session this user traded in: the gate lives in the
+    keeper process, and its archive is where it leaves its state."""
+    from pathlib import Path
+
+    from keeper.archive.reader import open_session
+    from keeper.model import Execution
+
+    for folder in sorted(Path(archive_dir).glob("*/manifest.json"), reverse=True):
+        try:
+            session = open_session(folder.parent)
+            if session.manifest.get("user") != user:
+                continue
+        except UserError:  # a damaged session folder is not this command's business
+            continue
+        summary = session.summary
+        if summary is not None and "risk_state" in summary:
+            reason = f" ({summary['risk_reason']})" if summary.get("risk_reason") else ""
+            return f"{summary['risk_state']}{reason} when session {folder.parent.name} ended"
+        last = None
+        for record in session.records():
+            if isinstance(record.value, Execution):
+                last = record.value.risk_state
+        return f"{last or 'ACTIVE'} in session {folder.parent.name} (running, or stopped without a summary)"
+    return f"no session of this user under {archive_dir}"
 
 
 def _usd(quote: int) -> str:

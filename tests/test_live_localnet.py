@@ -64,8 +64,11 @@ def test_dry_run_sends_nothing(chain):
 
 
 def test_status_shows_the_user(chain):
-    result = subprocess.run([*KEEPER, "status", *chain.live], cwd=chain.home, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([*KEEPER, "status", *chain.live, "--archive-dir", "sessions"], cwd=chain.home,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+    # the risk gate's state as the newest session of this user left it
+    assert "risk state        ACTIVE when session" in result.stdout, result.stdout
     assert "total collateral  $10,000" in result.stdout or "total collateral" in result.stdout
     assert "open orders       0" in result.stdout
 

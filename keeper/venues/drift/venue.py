@@ -57,6 +57,7 @@ class DriftVenue:
         self.deployment, self.client, self.sender, self.helper, self.book_users, self.reference = (
             deployment, client, sender, helper, book_users, reference)
         self._post_only = PostOnlyParams.MustPostOnly() if post_only == "must" else PostOnlyParams.TryPostOnly()
+        self.user = str(client.get_user_account_public_key())  # recorded in the session manifest
         self._names = deployment.by_index()
         self._seen: dict[int, OpenOrder] = {}  # our orders at the previous snapshot, by order id
         self._cancelled: set[int] = set()
