@@ -6,11 +6,13 @@ the secret, so never format a Keypair; format its pubkey().
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
 from pathlib import Path
 
+import base58
 from solders.keypair import Keypair
 
 from keeper.errors import UserError
@@ -18,7 +20,50 @@ from keeper.errors import UserError
 DEFAULT_KEYPAIR = "~/.config/solana/id.json"
 
 
+_BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+_HEX = frozenset("0123456789abcdefABCDEF")
+REDACTED = "<key not recorded>"
+
+
+def looks_like_key(text: str) -> bool:
+    """True when `text` is a key itself (a keypair file's JSON array, or the secret in base58,
+    hex or base64) rather than the path of a file: someone pasted the key where a path belongs."""
+    s = text.strip()
+    # the file's JSON array, bare or cut short, or just its numbers: 32 numbers or more
+    if s.count(",") >= 31 and set(s) <= set("[], \t\r\n0123456789"):
+        return True
+    if len(s) in (64, 128) and set(s) <= _HEX:
+        return True
+    if 32 <= len(s) <= 90 and set(s) <= _BASE58 and len(base58.b58decode(s)) in (32, 64):
+        return True
+    if len(s) in (44, 88):
+        try:
+            return len(base64.b64decode(s, validate=True)) in (32, 64)
+        except ValueError:
+            return False
+    return False
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line fit to record: an argument that is a key itself (not a file that exists)
+    becomes REDACTED, alone or after `--flag=`."""
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if eq and flag.startswith("--") and looks_like_key(value) and not os.path.exists(value):
+            out.append(f"{flag}={REDACTED}")
+        elif looks_like_key(arg) and not os.path.exists(arg):
+            out.append(REDACTED)
+        else:
+            out.append(arg)
+    return out
+
+
 def load_keypair(path: str | os.PathLike) -> Keypair:
+    if not os.path.exists(path) and looks_like_key(os.fspath(path)):
+        # Never echo it: every message below names the path, and here the path is the key.
+        raise UserError("keypair: expected the path of a Solana keypair file, got what looks like the key itself "
+                        "(not repeated here); save it to a file, `chmod 600` it, and pass the file's path")
     p = Path(path).expanduser()
     try:
         text = p.read_text()
@@ -28,7 +73,7 @@ def load_keypair(path: str | os.PathLike) -> Keypair:
         raise UserError(f"keypair {p}: cannot read it ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
     try:
         values = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested deeper than the parser goes
         values = None
     if not (isinstance(values, list) and len(values) == 64
             and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in values)):
