@@ -372,3 +372,15 @@ async def test_a_drift_error_comes_back_failed_by_name(drift):
 
     resting = await sender.send([bid(oracle * 98 // 100, 2)], "resting bid")
     assert resting.ok
+
+
+async def test_new_transactions_are_spaced_by_the_rate_limit(net):
+    """Rate limiting is a lower bound on spacing, so this asserts a minimum, which can't flake."""
+    chain, proxy, client, payer = net
+    sender = TxSender(client, payer, replace(FAST, max_tx_per_s=10))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(4):
+        assert (await sender.send([_pay(payer, Keypair().pubkey())], "pay")).ok
+    assert loop.time() - started >= 0.3  # three waits of 1/10 s between four transactions
+    assert proxy.count("sendTransaction") == 4

@@ -88,13 +88,13 @@ def _held_markets(info) -> tuple[set[int], set[int]]:
     return {p.market_index for p in account.perp_positions}, {p.market_index for p in account.spot_positions}
 
 
-def sender_config(args) -> SendConfig:
-    """From `keeper run`'s flags; init and deposit have none of them and take the defaults."""
+def sender_config(args, max_tx_per_s: float = SendConfig.max_tx_per_s) -> SendConfig:
+    """From `keeper run`'s flags and risk limits; init and deposit have none and take the defaults."""
     default = SendConfig()
     fee = getattr(args, "priority_fee", default.priority_fee)
     return SendConfig(priority_fee=fee if fee == "auto" else int(fee),
                       fee_cap=getattr(args, "priority_fee_cap", default.fee_cap),
-                      dry_run=getattr(args, "dry_run", default.dry_run))
+                      dry_run=getattr(args, "dry_run", default.dry_run), max_tx_per_s=max_tx_per_s)
 
 
 def confirm_mainnet(network: Network, yes: bool) -> None:
@@ -117,7 +117,7 @@ def wallet_for(conn: Connection, network: Network) -> Keypair:
     return wallet
 
 
-async def open_drift_venue(args, markets: list[str]):
+async def open_drift_venue(args, markets: list[str], max_tx_per_s: float = SendConfig.max_tx_per_s):
     from keeper.venues.drift.dlob import DlobHelper
     from keeper.venues.drift.orderbook import BookUsers
     from keeper.venues.drift.reference import PythReference
@@ -135,7 +135,7 @@ async def open_drift_venue(args, markets: list[str]):
         await client.unsubscribe()
         await client.connection.close()
         raise UserError(f"the Node DLOB helper did not start ({exc}); run `npm ci` in the project folder") from None
-    sender = TxSender(client.connection, wallet, sender_config(args))
+    sender = TxSender(client.connection, wallet, sender_config(args, max_tx_per_s))
     reference = PythReference({name: (m.oracle, m.oracle_source) for name, m in deployment.markets.items()})
     return DriftVenue(deployment, client, sender, helper, BookUsers(client.connection, helper, subscription=conn.subscription), reference,
                       post_only=args.post_only)

@@ -113,6 +113,7 @@ class SendConfig:
     backoff_base: float = 0.2  # seconds; doubled per consecutive fault, with jitter
     backoff_max: float = 5.0
     dry_run: bool = False
+    max_tx_per_s: float = 5.0  # new transactions (re-sends of the same bytes don't count); the risk file sets it
 
     def __post_init__(self):
         if not 1 <= self.cu_limit <= MAX_COMPUTE_UNITS:
@@ -210,6 +211,11 @@ def _short(err) -> str:
     return str(err).replace("TransactionErrorFieldless.", "").replace("InstructionErrorFieldless.", "")[:120]
 
 
+def is_parser_panic(exc: BaseException) -> bool:
+    """pyo3's PanicException: what solders raises when a response breaks its parser's assumptions."""
+    return type(exc).__name__ == "PanicException" and type(exc).__module__ == "pyo3_runtime"
+
+
 def _fault(exc: BaseException) -> _Fault:
     """What went wrong with an RPC call, in a few words, and whether the node may have got it."""
     if isinstance(exc, _Fault):
@@ -258,9 +264,10 @@ class _Flight:
 class TxSender:
     def __init__(self, connection: AsyncClient, payer: Keypair, config: SendConfig = SendConfig()):
         self.connection = connection
-        self.payer = payer
+        self.payer = payer  # solders prints a Keypair's secret as its repr/str: format payer.pubkey() only
         self.config = config
         self.last_fee = 0
+        self._next_send = 0.0  # event-loop time before which no new transaction goes out
 
     def sign(self, ixs: Sequence[Instruction], blockhash: Hash, cu_price: int, *, cu_limit: Optional[int] = None,
              signers: Sequence[Keypair] = ()) -> VersionedTransaction:
@@ -292,6 +299,7 @@ class TxSender:
         self._checked_limit(ixs, cu_limit)  # a bad batch is refused before any RPC call
         price = cu_price if cu_price is not None else await self._priority_fee(ixs, what)
 
+        await self._rate_limit()
         blockhash = await self._retrying(what, "getLatestBlockhash", self._latest_blockhash, deadline)
         if blockhash is None:
             return self._done(what, Sent(None, None, Status.UNSENT, cu_price=price, detail="no blockhash from the RPC"))
@@ -300,6 +308,15 @@ class TxSender:
         if config.dry_run:
             return self._done(what, await self._simulate(tx, flight, what, deadline))
         return self._done(what, await self._see_through(flight, what, deadline))
+
+    async def _rate_limit(self) -> None:
+        """At most max_tx_per_s new transactions: a strategy or plan gone wrong can't flood the
+        RPC (and get us rate-limited just when cancels matter)."""
+        loop = asyncio.get_running_loop()
+        wait = self._next_send - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_send = max(loop.time(), self._next_send) + 1 / self.config.max_tx_per_s
 
     # -- the send loop -------------------------------------------------------------------
     async def _see_through(self, flight: _Flight, what: str, deadline: float) -> Sent:
@@ -451,7 +468,14 @@ class TxSender:
         return value.blockhash, value.last_valid_block_height
 
     async def _call(self, awaitable):
-        return await asyncio.wait_for(awaitable, self.config.request_timeout)
+        try:
+            return await asyncio.wait_for(awaitable, self.config.request_timeout)
+        except BaseException as exc:
+            # solders panics on some malformed answers (an error object whose data has the wrong
+            # shape); its PanicException is a BaseException, which no `except Exception` here catches.
+            if is_parser_panic(exc):
+                raise _Fault("malformed answer (the response parser panicked)") from None
+            raise
 
     async def _retrying(self, what: str, name: str, fn, deadline: float):
         """fn() until it answers or the deadline passes (then None), backing off between faults."""
