@@ -77,3 +77,31 @@ def test_sigusr1_cancels_everything_and_halts(tmp_path):
     summary = json.loads((session / "summary.json").read_text())
     # the signal stops the loop between ticks; the shutdown cancel takes our resting quotes
     assert summary["risk_state"] == "HALTED" and summary["cancelled_on_shutdown"] >= 1
+
+
+def test_an_oracle_jump_of_30_percent_pulls_the_quotes_for_that_tick(tmp_path):
+    path = tmp_path / "jump.csv"
+    path.write_text("timestamp,price\n" + "".join(f"{1_700_000_000 + t},{100 if t < 60 else 70}\n" for t in range(120)))
+    result = subprocess.run([*KEEPER, "run", "--strategy", "fixed_spread", "--markets", "SOL-PERP", "--fast",
+                             "--ticks", "100", "--seed", "2", "--price-path", str(path), "--archive-dir", "s"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    runs = executions(next((tmp_path / "s").iterdir()))
+    jumped = [i for i, e in enumerate(runs) if any("oracle jumped" in n for n in e.plan.dropped)]
+    assert len(jumped) == 1, "one tick saw the jump"
+    at = runs[jumped[0]]
+    assert at.plan.places == () and at.plan.cancels, "our quotes were pulled, none placed"
+    assert any(e.plan.places for e in runs[jumped[0] + 1:]), "quoting resumed at the new level"
+
+
+def test_sigkill_mid_run_leaves_an_archive_readable_to_its_last_complete_record(tmp_path):
+    child = _start(tmp_path)
+    session = _wait_for_quotes(tmp_path, child)
+    child.kill()
+    child.communicate(timeout=60)
+    records = list(open_session(session).records())
+    assert len(records) >= 10
+    verify = subprocess.run([*KEEPER, "archive", "verify", str(session)], capture_output=True, text=True, timeout=120)
+    assert "0 invalid" in verify.stdout, verify.stdout
+    replayed = subprocess.run([*KEEPER, "replay", str(session)], capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0 and "Traceback" not in replayed.stderr, replayed.stderr
