@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
+from keeper.archive.writer import ArchiveError
 from keeper.model import Execution, Plan, Snapshot
 from keeper.reconcile import reconcile
 from keeper.risk import HALTED, RiskGate
@@ -72,6 +73,7 @@ class Loop:
         self._skips_in_a_row = 0
         self._loading: Optional[asyncio.Task] = None  # the run task, while it awaits a snapshot
         self._last_notes: set[str] = set()
+        self._archive_failed = False
         self.stopping = asyncio.Event()
         quiet_gc()
 
@@ -88,8 +90,7 @@ class Loop:
             snapshot = await self.venue.snapshot()
         finally:
             self._loading = None
-        if self.archive is not None:
-            self.archive.write_snapshot(snapshot)
+        self._record("write_snapshot", snapshot)
         try:
             plan = decide(self.strategy, self.risk, snapshot)
         except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
@@ -101,8 +102,7 @@ class Loop:
             execution = await self.venue.execute(plan, snapshot)
             if execution.risk_state != self.risk.state:
                 execution = dataclasses.replace(execution, risk_state=self.risk.state)
-        if self.archive is not None:
-            self.archive.write_execution(execution)
+        self._record("write_execution", execution)
         for observer in self.observers:
             observer.on_tick(snapshot, execution)
         self.ticks += 1
@@ -110,6 +110,18 @@ class Loop:
         if self.risk.state == HALTED:  # this tick's plan cancelled our orders; the final cancel checks
             self.stop()
         return execution
+
+    def _record(self, method: str, value) -> None:
+        """Archive a record; if that fails (a full disk), halt: never trade unrecorded. The
+        halting tick still runs, so its plan cancels our quotes."""
+        if self.archive is None or self._archive_failed:
+            return
+        try:
+            getattr(self.archive, method)(value)
+        except ArchiveError as exc:
+            self._archive_failed = True
+            log.error("%s", exc)
+            self.risk.halt(f"the archive cannot be written ({exc})")
 
     def _log_notes(self, notes: tuple[str, ...]) -> None:
         """Every dropped or trimmed intent, with its rule; a note repeated tick after tick once."""

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import strategies
+from keeper.archive.writer import ArchiveError
 from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.model import QUOTE_PRECISION
@@ -68,6 +69,7 @@ def invocation() -> str:
 def setup_logging(session: Path, interactive: bool) -> None:
     log.setLevel(logging.INFO)
     log.propagate = False
+    logging.raiseExceptions = False  # a full disk must not print logging's tracebacks: the archive error says it
     for handler in list(log.handlers):
         log.removeHandler(handler)
     to_file = logging.FileHandler(session / "keeper.log", encoding="utf-8")
@@ -148,7 +150,10 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
                 stack.enter_context(view)
             cancelled = await drive(loop, args.ticks)
     finally:
-        writer.close()
+        try:
+            writer.close()
+        except ArchiveError as exc:  # already logged and halted on when a record failed
+            log.error("closing the archive: %s", exc)
     return writer, loop, report, cancelled
 
 
@@ -171,9 +176,12 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
 
     summary = report.summary()
     risk = loop.risk
-    writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "cancelled_on_shutdown": cancelled,
-                   "risk_state": risk.state, "risk_reason": risk.reason,
-                   "max_drawdown_quote": risk.drawdown.max_drawdown, **summary})
+    try:
+        writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "cancelled_on_shutdown": cancelled,
+                       "risk_state": risk.state, "risk_reason": risk.reason,
+                       "max_drawdown_quote": risk.drawdown.max_drawdown, **summary})
+    except ArchiveError as exc:  # the disk that halted the run: the summary below is all there is
+        print(f"keeper: summary.json not written: {exc}", file=sys.stderr)
     text = format_summary(summary)
     log.info("summary after %d ticks:\n%s", loop.ticks, text)
     skipped = f" ({loop.skipped} more skipped: data unavailable)" if loop.skipped else ""

@@ -1,5 +1,5 @@
 """The risk gate in whole runs on the local market: the crash path with breakers on and off,
-and the kill switch by file and by signal."""
+the kill switch by file and by signal, a 30% oracle jump, SIGKILL mid-run, a full disk."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from bench.crash_path import run as crash_run
 from keeper.archive.reader import open_session
@@ -105,3 +107,32 @@ def test_sigkill_mid_run_leaves_an_archive_readable_to_its_last_complete_record(
     assert "0 invalid" in verify.stdout, verify.stdout
     replayed = subprocess.run([*KEEPER, "replay", str(session)], capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0 and "Traceback" not in replayed.stderr, replayed.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB filesystem to archive on, so the disk fills during the run (needs mount rights,
+    which CI has here; elsewhere the test skips rather than fake a disk)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_full_disk_cancels_everything_and_halts(tmp_path, small_disk):
+    result = subprocess.run([*KEEPER, "run", "--strategy", "fixed_spread", "--markets", "SOL-PERP", "--fast",
+                             "--ticks", "5000", "--seed", "4", "--archive-dir", str(small_disk)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    assert "halted by the risk gate: the archive cannot be written" in result.stderr
+    assert "No space left on device" in result.stderr
+    session = next(small_disk.iterdir())
+    last = executions(session)[-1]  # every complete record before the disk filled is readable
+    assert last.risk_state in ("ACTIVE", "HALTED")
+    assert "keeper order(s) cancelled on shutdown" in result.stdout
