@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import reprlib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ class Problem:
     where: str
     reason: str
     truncated: bool = False
+    lossy: bool = False  # the rest of a segment is unreadable: any number of records may be gone
+    note: bool = False  # about records missing between others, not about a line
 
     def __str__(self) -> str:
         return f"{self.where}: {self.reason}"
@@ -76,13 +79,16 @@ def load_manifest(folder: Path) -> tuple[Optional[dict], Optional[str]]:
         manifest = json.loads(where.read_bytes())
     except OSError as exc:
         return None, f"{where}: cannot read: {exc.strerror or exc}"
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        return None, f"{where}: not valid JSON: {exc}"
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, nested too deep
+        return None, f"{where}: not valid JSON: {_clip(exc)}"
     if not isinstance(manifest, dict):
         return None, f"{where}: not a JSON object"
     if manifest.get("format") != schema.FORMAT:
-        return None, f"{where}: unsupported archive format {manifest.get('format')!r} (this keeper reads {schema.FORMAT})"
-    problem = schema.first_error("manifest", manifest)
+        return None, f"{where}: unsupported archive format {_short(manifest.get('format'))} (this keeper reads {schema.FORMAT})"
+    try:
+        problem = schema.first_error("manifest", manifest)
+    except RecursionError:
+        problem = "nested too deeply"
     if problem is not None:
         return None, f"{where}: {problem}"
     return manifest, None
@@ -99,7 +105,7 @@ class Session:
         """summary.json, or None when the run did not end cleanly (or the file is unreadable)."""
         try:
             value = json.loads((self.path / SUMMARY).read_bytes())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         return value if isinstance(value, dict) else None
 
@@ -122,22 +128,58 @@ class Session:
 
     def records(self, *, validate: bool = False) -> Iterator[Record]:
         """Every valid record in seq order. validate=True also checks each document against
-        its JSON Schema (what `archive verify` does; too slow for a plain replay)."""
+        its JSON Schema (what `archive verify` does; too slow for a plain replay).
+
+        A record whose seq jumps ahead is held until the next record says why: if the next one
+        carries on from it, records really are missing before it; if the next one fits before
+        it (or jumps as well), its own seq is the damaged part and it is skipped. So one bad seq
+        can't make every later record look like a duplicate.
+        """
         self._problems = []
-        last_seq = 0
-        reported = 0  # problems before the last good record: the ones after it may explain a seq gap
+        last_seq, last_at = 0, 0  # the last record yielded, and len(problems) when it was read
+        held: Optional[tuple[Record, int]] = None  # a record that jumped ahead, and len(problems) when read
         for segment in self.segments():
             for where, line, complete in self._lines(segment):
                 result = self._parse(where, line, complete, validate)
                 if not isinstance(result, Record):
                     continue
+                at = len(self._problems)
+                if held is not None:
+                    record, record_at = held
+                    if record.seq < result.seq and (result.seq - record.seq - 1 <= self._explained(record_at, at)
+                                                    or self._lossy(record_at, at)):
+                        held = None  # the next record carries on from it: the gap before it is real
+                        self._note_gap(record, last_seq, self._explained(last_at, record_at))
+                        last_seq, last_at = record.seq, record_at
+                        yield record
+                    elif result.seq > last_seq:
+                        held = None  # the next record fits before it (or in its place), or jumps too: its seq is damaged
+                        self._problems.append(Problem(record.where, f"seq {record.seq} is out of place (the record after "
+                                                                    f"it is seq {result.seq}); skipped"))
+                        at = len(self._problems)
                 if result.seq <= last_seq:
                     self._problems.append(Problem(where, f"seq {result.seq} does not follow seq {last_seq}; skipped as a duplicate"))
                     continue
-                if result.seq - last_seq - 1 > len(self._problems) - reported:
-                    self._problems.append(Problem(where, f"records {last_seq + 1}..{result.seq - 1} are missing"))
-                last_seq, reported = result.seq, len(self._problems)
+                if result.seq > last_seq + 1:  # a jump: wait for the next record to confirm it
+                    held = (result, at)
+                    continue
+                last_seq, last_at = result.seq, at
                 yield result
+        if held is not None:  # the last record: nothing after it to say otherwise
+            record, record_at = held
+            self._note_gap(record, last_seq, self._explained(last_at, record_at))
+            yield record
+
+    def _explained(self, start: int, end: int) -> int:
+        """Bad lines among problems[start:end]: each may have been one of the records a seq gap lacks."""
+        return sum(1 for p in self._problems[start:end] if not p.note)
+
+    def _lossy(self, start: int, end: int) -> bool:
+        return any(p.lossy for p in self._problems[start:end])
+
+    def _note_gap(self, record: Record, last_seq: int, explained: int) -> None:
+        if record.seq - last_seq - 1 > explained:
+            self._problems.append(Problem(record.where, f"records {last_seq + 1}..{record.seq - 1} are missing", note=True))
 
     # -- lines ---------------------------------------------------------------------------
 
@@ -148,16 +190,16 @@ class Session:
         except FileNotFoundError:
             # A live writer compressed the segment between listing and opening: read the .gz.
             if segment.suffix == ".gz":
-                self._problems.append(Problem(segment.name, "segment vanished while reading"))
+                self._problems.append(Problem(segment.name, "segment vanished while reading", lossy=True))
                 return
             segment = segment.with_name(segment.name + ".gz")
             try:
                 f = _open_segment(segment)
             except OSError as exc:
-                self._problems.append(Problem(segment.name, f"cannot read: {exc.strerror or exc}"))
+                self._problems.append(Problem(segment.name, f"cannot read: {exc.strerror or exc}", lossy=True))
                 return
         except OSError as exc:
-            self._problems.append(Problem(segment.name, f"cannot read: {exc.strerror or exc}"))
+            self._problems.append(Problem(segment.name, f"cannot read: {exc.strerror or exc}", lossy=True))
             return
         number = 0
         with f:
@@ -167,23 +209,32 @@ class Session:
                     yield f"{segment.name}:{number}", line[:-1] if complete else line, complete
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
                 self._problems.append(
-                    Problem(f"{segment.name}:{number + 1}", f"compressed segment is damaged, rest of it unreadable ({exc})", truncated=isinstance(exc, EOFError))
+                    Problem(f"{segment.name}:{number + 1}", f"compressed segment is damaged, rest of it unreadable ({exc})",
+                            truncated=isinstance(exc, EOFError), lossy=True)
                 )
 
     def _parse(self, where: str, line: bytes, complete: bool, validate: bool) -> Union[Record, Problem]:
         try:
+            return self._parse_line(where, line, complete, validate)
+        except RecursionError:  # nested deeper than the parser, the schema check or the codec go
+            problem = Problem(where, "nested too deeply to be a record")
+            self._problems.append(problem)
+            return problem
+
+    def _parse_line(self, where: str, line: bytes, complete: bool, validate: bool) -> Union[Record, Problem]:
+        try:
             doc = _loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             start = line.find(_RECORD_START, 1)
             if start > 0:  # a record glued behind garbage (a torn write): report the garbage, keep the record
                 self._problems.append(Problem(where, f"{start} bytes of garbage before a record"))
-                return self._parse(where, line[start:], complete, validate)
+                return self._parse_line(where, line[start:], complete, validate)
             if not complete:
                 problem = Problem(where, f"truncated record ({len(line)} bytes, no end of line)", truncated=True)
             elif not line.strip():
                 problem = Problem(where, "empty line")
             else:
-                problem = Problem(where, f"not valid JSON: {exc}")
+                problem = Problem(where, f"not valid JSON: {_clip(exc)}")
             self._problems.append(problem)
             return problem
         reason = _check(doc, validate)
@@ -192,10 +243,10 @@ class Session:
             try:
                 value = codec.decode(KINDS[kind], doc[kind])
             except ValueError as exc:
-                reason = f"cannot decode: {exc}"
+                reason = f"cannot decode: {_clip(exc)}"
             else:
                 if value.ts != doc["ts"] or value.slot != doc["slot"]:
-                    reason = f"record ts/slot {doc['ts']}/{doc['slot']} differ from the {kind}'s {value.ts}/{value.slot}"
+                    reason = _clip(f"record ts/slot {doc['ts']}/{doc['slot']} differ from the {kind}'s {value.ts}/{value.slot}")
                 else:
                     return Record(kind, doc["seq"], doc["ts"], doc["slot"], value, where)
         problem = Problem(where, reason)
@@ -222,15 +273,25 @@ def _check(doc, validate: bool) -> Optional[str]:
     if not isinstance(doc, dict):
         return "not a JSON object"
     kind = doc.get("kind")
-    if kind not in KINDS:
-        return f"unknown record kind {kind!r}"
+    if not isinstance(kind, str) or kind not in KINDS:
+        return f"unknown record kind {_short(kind)}"
     if validate:
         return schema.first_error(kind, doc)
     for key in ("seq", "ts", "slot"):
         if type(doc.get(key)) is not int:
-            return f"{key} must be an integer, not {doc.get(key)!r}"
+            return f"{key} must be an integer, not {_short(doc.get(key))}"
     if doc["seq"] < 1:
-        return f"seq must be 1 or more, not {doc['seq']}"
+        return f"seq must be 1 or more, not {_short(doc['seq'])}"
     if kind not in doc:
         return f"missing {kind}"
     return None
+
+
+def _short(value) -> str:
+    """A value for a one-line message: reprlib keeps it short, however long or deep it is."""
+    return reprlib.repr(value)
+
+
+def _clip(text, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
