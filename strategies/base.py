@@ -12,6 +12,11 @@ from typing import Any, ClassVar
 
 from keeper.model import PRICE_PRECISION, Intent, MarketState, Snapshot
 
+# Bounds that keep quote()'s maths finite: a quote 100% from the oracle has no price, and
+# sizes beyond these overflow Decimal and any Drift u64 amount long before that.
+MAX_SPREAD_BPS = 10_000
+MAX_AMOUNT = Decimal(10**12)  # USD, or base units
+
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
 
@@ -45,7 +50,8 @@ class Param:
                 return value
             return self.type(raw)
         except (ValueError, InvalidOperation):
-            raise ValueError(f"parameter {self.name} wants {self.type_name}, got {text!r}") from None
+            shown = text if len(text) <= 60 else text[:57] + "..."  # one readable line, however long the input
+            raise ValueError(f"parameter {self.name} wants {self.type_name}, got {shown!r}") from None
 
     @property
     def type_name(self) -> str:
@@ -125,7 +131,9 @@ def parse_sizes(text: str) -> dict[str, Decimal]:
                 raise InvalidOperation
             sizes[market.strip()] = Decimal(value.strip())
         except InvalidOperation:
-            raise ValueError(f"sizes: {part!r} is not MARKET=AMOUNT") from None
+            raise ValueError(f"sizes: {part[:60]!r} is not MARKET=AMOUNT") from None
         if not sizes[market.strip()].is_finite() or sizes[market.strip()] <= 0:
-            raise ValueError(f"sizes: {part!r} needs a positive amount")
+            raise ValueError(f"sizes: {part[:60]!r} needs a positive amount")
+        if sizes[market.strip()] > MAX_AMOUNT:
+            raise ValueError(f"sizes: {part[:60]!r} is more than {MAX_AMOUNT:,} units")
     return sizes

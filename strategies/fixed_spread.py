@@ -4,7 +4,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from keeper.model import Intent, Snapshot
-from strategies.base import Param, Strategy, base_for_notional, base_from_units, parse_sizes, sticky
+from strategies.base import (
+    MAX_AMOUNT, MAX_SPREAD_BPS, Param, Strategy, base_for_notional, base_from_units, parse_sizes, sticky,
+)
 
 
 class FixedSpread(Strategy):
@@ -19,10 +21,10 @@ class FixedSpread(Strategy):
     )
 
     def check(self) -> None:
-        if self.spread_bps <= 0:
-            raise ValueError("spread_bps must be positive")
-        if self.size_usd <= 0:
-            raise ValueError("size_usd must be positive")
+        if not 0 < self.spread_bps < MAX_SPREAD_BPS:
+            raise ValueError(f"spread_bps must be positive and below {MAX_SPREAD_BPS}")
+        if not 0 < self.size_usd <= MAX_AMOUNT:
+            raise ValueError(f"size_usd must be positive and at most {MAX_AMOUNT:,}")
         if self.requote_bps < 0:
             raise ValueError("requote_bps must not be negative")
         self.base_sizes = parse_sizes(self.sizes)

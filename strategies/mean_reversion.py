@@ -4,7 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from keeper.model import Intent, Snapshot
-from strategies.base import Param, Strategy, base_for_notional, sticky
+from strategies.base import MAX_AMOUNT, MAX_SPREAD_BPS, Param, Strategy, base_for_notional, sticky
 
 
 class MeanReversion(Strategy):
@@ -24,6 +24,10 @@ class MeanReversion(Strategy):
             raise ValueError("window must be at least 1")
         if self.spread_bps <= 0 or self.size_usd <= 0 or self.max_position_usd <= 0:
             raise ValueError("spread_bps, size_usd and max_position_usd must be positive")
+        if self.spread_bps >= MAX_SPREAD_BPS:
+            raise ValueError(f"spread_bps must be below {MAX_SPREAD_BPS}")
+        if max(self.size_usd, self.max_position_usd) > MAX_AMOUNT:
+            raise ValueError(f"size_usd and max_position_usd must be at most {MAX_AMOUNT:,}")
         if not 0 <= self.skew <= 1:
             raise ValueError("skew must be between 0 and 1")
 

@@ -21,8 +21,10 @@ def load_price_path(path: str) -> list[tuple[int, int]]:
     p = Path(path)
     try:
         text = p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise UserError(f"{path}: cannot read price path ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: cannot read price path (not UTF-8 text)") from None
     out: list[tuple[int, int]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -40,12 +42,15 @@ def load_price_path(path: str) -> list[tuple[int, int]]:
         if not (math.isfinite(ts) and math.isfinite(price)):
             raise UserError(f"{path}:{lineno}: timestamp and price must be finite numbers, got {line[:60]!r}")
         if price <= 0:
-            raise UserError(f"{path}:{lineno}: price must be positive, got {cells[1]}")
-        ts_ms, price_i = round(ts * 1000), round(price * 1_000_000)
+            raise UserError(f"{path}:{lineno}: price must be positive, got {cells[1][:60]}")
+        ts_ms, price_i = ts * 1000, price * 1_000_000
+        if not (abs(ts_ms) < 2**63 and price_i < 2**64):  # Drift's i64 timestamps and u64 prices
+            raise UserError(f"{path}:{lineno}: timestamp or price out of range, got {line[:60]!r}")
+        ts_ms, price_i = round(ts_ms), round(price_i)
         if price_i <= 0:
-            raise UserError(f"{path}:{lineno}: price {cells[1]} is below one micro-dollar")
+            raise UserError(f"{path}:{lineno}: price {cells[1][:60]} is below one micro-dollar")
         if out and ts_ms <= out[-1][0]:
-            raise UserError(f"{path}:{lineno}: timestamps must increase ({cells[0]} does not follow the previous line)")
+            raise UserError(f"{path}:{lineno}: timestamps must increase ({cells[0][:60]} does not follow the previous line)")
         out.append((ts_ms, price_i))
     if not out:
         raise UserError(f"{path}: price path has no 'timestamp,price' rows")
