@@ -18,7 +18,7 @@ from solders.keypair import Keypair
 from keeper.drift_idl import decode
 from keeper.errors import UserError
 from keeper.venues.drift.markets import Deployment, Network, load_deployment, resolve
-from keeper.venues.drift.sender import SendConfig, TxSender
+from keeper.venues.drift.sender import SendConfig, TxSender, is_parser_panic
 from keeper.wallet import load_keypair, loose_permissions
 
 log = logging.getLogger(__name__)
@@ -40,23 +40,25 @@ async def open_client(conn: Connection, wallet: Keypair, markets: list[str], nee
     """A DriftClient subscribed to the chosen markets, their oracles and our user only."""
     network = resolve(conn.network)
     rpc = AsyncClient(network.url, commitment=Confirmed, timeout=10)
+    user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
     try:
         deployment = await load_deployment(rpc, network, markets)
+        info = (await rpc.get_account_info(user)).value
+        held_perps, held_spots = _held_markets(info)
     except UserError:
         await rpc.close()
         raise
-    except Exception as exc:  # the RPC is down or answered nonsense: one line, not a traceback
+    except BaseException as exc:  # the RPC is down or answered nonsense: one line, not a traceback
         await rpc.close()
-        raise UserError(f"{network.name}: cannot read the Drift deployment at {network.url} "
+        if not (isinstance(exc, Exception) or is_parser_panic(exc)):
+            raise
+        raise UserError(f"{network.name}: cannot read the Drift deployment and our user at {network.url} "
                         f"({type(exc).__name__}: {str(exc)[:160]})") from None
     chosen = list(deployment.markets.values()) + [deployment.quote]
-    user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
-    info = (await rpc.get_account_info(user)).value
     if need_user and info is None:
         await rpc.close()
         raise UserError(f"no Drift user for {wallet.pubkey()} (subaccount {conn.subaccount}) on {network.name}; "
                         f"create it with `keeper init --network {conn.network}`")
-    held_perps, held_spots = _held_markets(info)
     # driftpy's collateral maths visits every perp and spot slot of the user, empty slots (which
     # say market 0) included, so those markets are loaded too; their oracles come with them.
     perps = sorted({0, *held_perps, *(m.spec.market_index for m in chosen if m.spec.kind == "perp")})

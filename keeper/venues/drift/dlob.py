@@ -14,6 +14,7 @@ import asyncio
 import base64
 import collections
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,24 +70,61 @@ def _quote(raw: bytes) -> str:
     return repr(_one_line(raw[:60].decode("utf-8", "replace"), 80))
 
 
-def _levels(rows: Sequence[dict]) -> tuple[Level, ...]:
-    return tuple(Level(int(r["price"]), int(r["size"])) for r in rows)
+# Replies are checked as strictly as the protocol is written: a value of the wrong type would
+# otherwise pass into a Book, and from there into the archive, which could not read it back.
+_INTEGER = re.compile(r"-?[0-9]{1,40}")
+
+
+def _int(value) -> int:
+    """An integer as the helper sends one: a decimal string (or a JSON integer)."""
+    if type(value) is int or (type(value) is str and _INTEGER.fullmatch(value)):
+        return int(value)
+    raise ValueError(f"not an integer: {_one_line(repr(value), 40)}")
+
+
+def _list(value) -> list:
+    if type(value) is not list:
+        raise ValueError(f"not a list: {_one_line(repr(value), 40)}")
+    return value
+
+
+def _levels(rows) -> tuple[Level, ...]:
+    return tuple(Level(_int(r["price"]), _int(r["size"])) for r in _list(rows))
 
 
 def _orders(l3: dict, side: str) -> tuple[BookOrder, ...]:
-    columns = l3["columns"]
+    columns = _list(l3["columns"])
     price, size, user, order_id, offset, post_only = (columns.index(c) for c in (
         "price", "size", "user", "order_id", "oracle_price_offset", "post_only"))
-    return tuple(BookOrder(side, int(r[price]), int(r[size]), r[user], int(r[order_id]),
-                           int(r[offset]) or None, r[post_only] is True) for r in l3[side + "s"])
+    out = []
+    for r in _list(l3[side + "s"]):
+        if len(_list(r)) != len(columns) or type(r[user]) is not str or type(r[post_only]) is not bool:
+            raise ValueError(f"{side} row does not match the columns")
+        out.append(BookOrder(side, _int(r[price]), _int(r[size]), r[user], _int(r[order_id]), _int(r[offset]) or None,
+                             r[post_only]))
+    return tuple(out)
 
 
 def _book_reply(reply: dict, l3: bool) -> DlobBook:
     book = Book(_levels(reply["bids"]), _levels(reply["asks"]),
                 _orders(reply["l3"], "bid") + _orders(reply["l3"], "ask") if l3 else None)
     vamm_bid, vamm_ask = reply.get("vamm_bid"), reply.get("vamm_ask")
-    return DlobBook(book, int(reply["slot"]), None if vamm_bid is None else int(vamm_bid),
-                    None if vamm_ask is None else int(vamm_ask))
+    return DlobBook(book, _int(reply["slot"]), None if vamm_bid is None else _int(vamm_bid),
+                    None if vamm_ask is None else _int(vamm_ask))
+
+
+def _rejected(reply: dict) -> list[tuple[str, str]]:
+    """An upsert reply's [(pubkey, reason)] for the accounts the helper could not read."""
+    out = []
+    for item in _list(reply.get("rejected") or []):
+        if type(item) is not dict or type(item.get("pubkey")) is not str:
+            raise ValueError("a rejected account without its pubkey")
+        out.append((item["pubkey"], _one_line(item.get("error", ""), 200)))
+    return out
+
+
+def _removed(reply: dict) -> int:
+    return _int(reply["removed"])
 
 
 class DlobHelper:
@@ -146,13 +184,13 @@ class DlobHelper:
         for start in range(0, len(items), UPSERT_CHUNK):
             chunk = items[start : start + UPSERT_CHUNK]
             try:
-                reply = await self._call(self._upsert_message(chunk), self.timeout)
+                refused = await self._call(self._upsert_message(chunk), self.timeout, _rejected)
             except HelperFailed:
                 # Whatever the dead helper got, the restart re-sends the state: make it hold the batch.
                 self._accounts.update(items[start:])
                 raise
             self._accounts.update(chunk)
-            rejected.update(self._drop_rejected(reply))
+            rejected.update(self._drop_rejected(refused))
         return rejected
 
     async def remove(self, pubkeys: Iterable[str]) -> int:
@@ -161,11 +199,10 @@ class DlobHelper:
         if not pubkeys:
             return 0
         try:
-            reply = await self._call({"op": "remove", "pubkeys": pubkeys}, self.timeout)
+            return await self._call({"op": "remove", "pubkeys": pubkeys}, self.timeout, _removed)
         finally:
             for pubkey in pubkeys:
                 self._accounts.pop(pubkey, None)
-        return int(reply["removed"])
 
     async def reset(self) -> None:
         try:
@@ -231,12 +268,12 @@ class DlobHelper:
             try:
                 reply = await self._roundtrip(message, timeout)
                 if "error" in reply:
-                    raise RequestRejected(_one_line(reply["error"], 300))
+                    raise RequestRejected(_one_line(reply["error"], 300) or "the helper refused the request without a reason")
                 if parse is None:
                     return reply
                 try:
                     return parse(reply)
-                except (KeyError, IndexError, TypeError, ValueError) as e:
+                except Exception as e:  # noqa: BLE001 - whatever the nonsense, the helper can't be trusted
                     raise _Broken(f"malformed {message['op']} reply ({type(e).__name__}: {_one_line(e, 60)})") from None
             except _Broken as e:
                 await self._fail(str(e))
@@ -285,7 +322,11 @@ class DlobHelper:
                 reply = await self._roundtrip(self._upsert_message(items[i : i + UPSERT_CHUNK]), self.sync_timeout)
                 if "error" in reply:
                     raise _Broken(f"re-sending the accounts failed: {_one_line(reply['error'])}")
-                for pubkey, reason in self._drop_rejected(reply).items():
+                try:
+                    rejected = _rejected(reply)
+                except ValueError as e:
+                    raise _Broken(f"malformed upsert reply ({_one_line(e, 60)})") from None
+                for pubkey, reason in self._drop_rejected(rejected).items():
                     log.warning("DLOB helper rejected account %s on re-send: %s", pubkey, reason)
         except BaseException as e:  # cancelled (close()) included: never leave a half-started helper behind
             self._proc = None
@@ -336,14 +377,10 @@ class DlobHelper:
         return {"op": "upsert",
                 "accounts": [{"pubkey": k, "data": base64.b64encode(v).decode("ascii")} for k, v in items]}
 
-    def _drop_rejected(self, reply: dict) -> dict[str, str]:
-        rejected = {}
-        for item in reply.get("rejected") or ():
-            pubkey = item.get("pubkey")
-            rejected[str(pubkey)] = _one_line(item.get("error", ""), 200)
-            if pubkey is not None:
-                self._accounts.pop(pubkey, None)
-        return rejected
+    def _drop_rejected(self, rejected: list[tuple[str, str]]) -> dict[str, str]:
+        for pubkey, _ in rejected:
+            self._accounts.pop(pubkey, None)
+        return dict(rejected)
 
     async def _exit_code(self, proc: asyncio.subprocess.Process) -> Optional[int]:
         try:

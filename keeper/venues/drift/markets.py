@@ -24,6 +24,7 @@ from keeper.drift_idl import decode, discriminator
 from keeper.errors import UserError
 from keeper.model import MarketSpec
 from keeper.venues.drift.accounts import fee_tier, market_name, perp_spec, spot_spec
+from keeper.venues.drift.sender import is_parser_panic
 
 URLS = {
     "devnet": "https://api.devnet.solana.com",
@@ -96,7 +97,20 @@ def builtin_indexes(env: str) -> tuple[dict[str, int], dict[str, int]]:
 
 
 async def load_deployment(connection: AsyncClient, network: Network, names: list[str]) -> Deployment:
-    """Read the State and the chosen markets. Unknown names are a UserError listing what exists."""
+    """Read the State and the chosen markets. Unknown names are a UserError listing what exists; an
+    RPC that fails or answers nonsense (accounts that don't decode as Drift's) is a UserError too."""
+    try:
+        return await _load_deployment(connection, network, names)
+    except UserError:
+        raise
+    except BaseException as exc:
+        if not (isinstance(exc, Exception) or is_parser_panic(exc)):  # cancelled, interrupted: not ours to word
+            raise
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{network.name}: cannot read the Drift deployment at {network.url} ({reason})") from None
+
+
+async def _load_deployment(connection: AsyncClient, network: Network, names: list[str]) -> Deployment:
     state_data = (await _fetch(connection, [get_state_public_key(DRIFT_PROGRAM_ID)]))[0]
     if state_data is None:
         raise UserError(f"{network.name}: no Drift State account at this RPC; is the Drift program deployed there?")
@@ -120,7 +134,8 @@ async def load_deployment(connection: AsyncClient, network: Network, names: list
         available = [market_name(a) for a in perps + spots]
         unknown = [n for n in names if n not in available]
     if unknown:
-        raise UserError(f"{network.name}: no market named {', '.join(unknown)}; it has: {', '.join(available)}")
+        listing = " ".join(f"no market named {', '.join(unknown)}; it has: {', '.join(available)}".split())
+        raise UserError(f"{network.name}: {listing[:400]}")
 
     markets: dict[str, DriftMarket] = {}
     for account in perps:

@@ -417,14 +417,16 @@ class TxSender:
     # -- dry run -------------------------------------------------------------------------
     async def _simulate(self, tx: VersionedTransaction, flight: _Flight, what: str, deadline: float) -> Sent:
         async def simulate():
-            return await self.connection.simulate_transaction(tx, sig_verify=False, commitment=Confirmed)
+            answer = await self.connection.simulate_transaction(tx, sig_verify=False, commitment=Confirmed)
+            # An RPC error comes back as an error object, not a result: no .value, so a fault, retried.
+            return answer.context.slot, answer.value
 
         answer = await self._retrying(what, "simulateTransaction", simulate, deadline)
         if answer is None:
             return Sent(flight.signature, None, Status.UNSENT, cu_price=flight.cu_price, detail="simulation unavailable")
-        value = answer.value
+        slot, value = answer
         failure = _failure(value.err) if value.err is not None else {}
-        return Sent(flight.signature, answer.context.slot, Status.DRY_RUN, logs=tuple(value.logs or ()),
+        return Sent(flight.signature, slot, Status.DRY_RUN, logs=tuple(value.logs or ()),
                     units=value.units_consumed, cu_price=flight.cu_price, detail="simulated, not sent", **failure)
 
     # -- priority fee --------------------------------------------------------------------

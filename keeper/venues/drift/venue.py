@@ -40,7 +40,7 @@ from keeper.venues.drift.dlob import DlobError, DlobHelper
 from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
 from keeper.venues.drift.orderbook import BookUsers
 from keeper.venues.drift.reference import PythReference
-from keeper.venues.drift.sender import TxSender, split_to_fit
+from keeper.venues.drift.sender import TxSender, is_parser_panic, split_to_fit
 
 log = logging.getLogger(__name__)
 BOOK_DEPTH = 20
@@ -73,6 +73,10 @@ class DriftVenue:
             raise SkipTick(f"order book unavailable: {exc}") from None
         except Exception as exc:  # an RPC fault or a nonsense answer: skip the tick, don't die with orders out
             raise SkipTick(f"data unavailable: {type(exc).__name__}: {str(exc)[:200]}") from None
+        except BaseException as exc:  # solders' parser panic is a BaseException; nothing else here is caught
+            if is_parser_panic(exc):
+                raise SkipTick("data unavailable: the RPC's answer broke solders' parser") from None
+            raise
 
     async def _snapshot(self) -> Snapshot:
         user = self.client.get_user()
