@@ -63,6 +63,13 @@ def _fee(text: str):
 _positive_float = _non_negative(float, "a number")
 
 
+def _interval(text: str) -> float:
+    value = _positive_float(text)
+    if value > 86_400:
+        raise argparse.ArgumentTypeError(f"{text!r} seconds is more than a day")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="keeper", description="A market-making keeper for Drift Protocol v2.")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -80,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--markets", default="SOL-PERP,BTC-PERP,ETH-PERP", help="comma-separated market names")
     run.add_argument("--ticks", type=_positive_int, help="stop after N ticks (default: run until Ctrl-C)")
     run.add_argument("--fast", action="store_true", help="run ticks back to back on simulated time")
-    run.add_argument("--interval", type=_positive_float, default=1.0, help="seconds per tick (default 1)")
+    run.add_argument("--interval", type=_interval, default=1.0, help="seconds per tick (default 1, at most a day)")
     run.add_argument("--seed", type=_positive_int, help="random seed of the local market (default: a fresh one, recorded)")
     run.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (first market absolute, others relative)")
     run.add_argument("--archive-dir", default="data/archived", help="parent folder of the session folder (default data/archived)")
