@@ -80,9 +80,13 @@ def localnet(home: Path, port: int):
     child = subprocess.Popen([*KEEPER, "localnet", "--port", str(port), "--slot-ms", "100", "--price-path", str(path),
                               "--fund", str(wallet)], cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        seen = []
         for line in child.stdout:
+            seen.append(line)
             if "Ctrl-C" in line:
                 break
+        else:  # it exited (a busy port, say): don't go on against whatever else listens there
+            raise AssertionError(f"keeper localnet did not start:\n{''.join(seen)}")
         chain = LiveChain(home, f"http://127.0.0.1:{port}", wallet)
         for args in (["init", "--yes"], ["deposit", "10000"]):
             result = subprocess.run([*KEEPER, *args, *chain.live], cwd=home, capture_output=True, text=True, timeout=120)

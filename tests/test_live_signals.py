@@ -22,9 +22,9 @@ def chain(tmp_path_factory):
         yield chain
 
 
-async def _wait_for(proxy: FaultyRpc, method: str, after: int, child) -> None:
+async def _wait_for(proxy: FaultyRpc, method: str, after: int, child, seconds: float = 60) -> None:
     """Until the keeper has made more than `after` calls of `method` (it is now inside one)."""
-    for _ in range(600):
+    for _ in range(int(seconds * 10)):
         if proxy.count(method) > after:
             return
         assert child.returncode is None, "the keeper exited early"
@@ -68,3 +68,30 @@ async def test_signal_while_a_snapshot_is_loading_abandons_the_tick(chain):
     # the abandoned tick left no execution behind, and no plan went out after the signal
     executions = [r.value for r in open_session(chain.last_session()).records() if isinstance(r.value, Execution)]
     assert executions and all(o.ok for e in executions for o in e.outcomes)
+
+
+async def test_keeper_run_rides_out_rpc_faults_without_doubling_an_order(chain):
+    """Every kind of RPC fault, on the calls a tick makes, while the keeper quotes: it backs off,
+    skips what it must, keeps quoting, never holds more than its two quotes, and leaves none."""
+    from keeper.archive.reader import open_session
+    from keeper.model import Snapshot
+    from tests.faulty_rpc import Fault
+
+    faults = [Fault.HTTP_429, Fault.TIMEOUT, Fault.RESET, Fault.HTTP_503, Fault.HTTP_500, Fault.MALFORMED, Fault.LOSE]
+    async with FaultyRpc(chain.url) as proxy:
+        child = await _keeper(chain, proxy)
+        await _wait_for(proxy, "sendTransaction", 0, child)
+        for method in ("sendTransaction", "getMultipleAccounts", "getLatestBlockhash", "getSignatureStatuses",
+                       "getProgramAccounts"):
+            proxy.plan(method, [f for fault in faults for f in (fault, Fault.PASS, Fault.PASS)])
+        await _wait_for(proxy, "sendTransaction", proxy.count("sendTransaction") + 12, child, seconds=240)
+        child.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(child.communicate(), 180)
+    assert child.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    records = [r.value for r in open_session(chain.last_session()).records()]
+    snapshots = [r for r in records if isinstance(r, Snapshot)]
+    assert max(len([o for o in s.user.open_orders if o.user_order_id]) for s in snapshots) <= 2
+    placed_after = [o for r in records[len(records) // 2:] if isinstance(r, Execution) for o in r.outcomes if o.ok]
+    assert placed_after, "quoting went on through the faults"
+    assert chain.open_orders() == []

@@ -1,6 +1,7 @@
 """Opening a Drift deployment: RPC, keypair, markets, driftpy subscription, DLOB helper, sender."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from dataclasses import dataclass
@@ -23,6 +24,28 @@ from keeper.wallet import load_keypair, loose_permissions
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0  # BulkAccountLoader counts its frequency in seconds
+
+
+class SteadyLoader(BulkAccountLoader):
+    """driftpy's polling loader, minus its failure mode: its loop dies on the first RPC error
+    that isn't a timeout (a 429, a 5xx, a malformed answer), and every polled account (the
+    oracles too) silently stops updating. This loop logs the error, backs off, and goes on."""
+
+    def _start_loading(self):
+        if self.task is None:
+            self.task = asyncio.create_task(self._steady())
+
+    async def _steady(self):
+        failures = 0
+        while True:
+            try:
+                await self.load()
+                failures = 0
+            except Exception as exc:  # any answer at all must not end the polling
+                failures += 1
+                if failures == 1:
+                    log.warning("driftpy account polling failed (%s: %s); retrying", type(exc).__name__, str(exc)[:120])
+            await asyncio.sleep(self.frequency * min(2 ** failures, 8) if failures else self.frequency)
 
 
 @dataclass(frozen=True)
@@ -66,7 +89,7 @@ async def open_client(conn: Connection, wallet: Keypair, markets: list[str], nee
     # The quote asset may have no oracle account, but driftpy looks one up anyway.
     oracles = {m.oracle: OracleInfo(m.oracle, m.oracle_source) for m in chosen}
     if conn.subscription == "polling":
-        subscription = AccountSubscriptionConfig("polling", BulkAccountLoader(rpc, Confirmed, POLL_S))
+        subscription = AccountSubscriptionConfig("polling", SteadyLoader(rpc, Confirmed, POLL_S))
     else:
         subscription = AccountSubscriptionConfig("websocket")
     client = DriftClient(
