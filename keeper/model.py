@@ -22,6 +22,8 @@ Kind = Literal["perp", "spot"]
 
 # Drift's fee tiers are numerator / 100_000 (State.perp_fee_structure).
 FEE_DENOMINATOR = 100_000
+# Basis points: a rate in bps is amount * bps // BPS.
+BPS = 10_000
 # Drift stores user_order_id in a u8; 0 means "no id", so the keeper tags its orders 1..255.
 MAX_USER_ORDER_ID = 255
 # A Drift user account has 32 order slots.
@@ -135,6 +137,10 @@ class OpenOrder:
     def remaining(self) -> int:
         return self.size - self.filled
 
+    def price_at(self, oracle: int) -> int:
+        """The price it rests at now: its limit, or the oracle plus its offset."""
+        return oracle + self.oracle_offset if self.oracle_offset is not None else self.price
+
 
 @dataclass(frozen=True, slots=True)
 class Fill:
@@ -194,6 +200,10 @@ class Intent:
                 raise TypeError(f"intent {name} must be an int in Drift precision, not {type(value).__name__}")
         if (self.price is None) == (self.oracle_offset is None):
             raise ValueError("an intent has either a limit price or an oracle offset")
+
+    def price_at(self, oracle: int) -> int:
+        """The price it would rest at now: its limit, or the oracle plus its offset."""
+        return self.price if self.price is not None else oracle + self.oracle_offset
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.model import QUOTE_PRECISION
 from keeper.report import ReportObserver, format_summary
-from keeper.risk import HALTED, RiskGate, from_dict, read
+from keeper.risk import HALTED, RiskConfig, RiskGate, from_dict, read
 from keeper.wallet import redact_argv
 
 log = logging.getLogger("keeper")
@@ -94,7 +94,7 @@ async def drive(loop: Loop, ticks: int | None) -> int:
         await loop.venue.close()
 
 
-async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int, risk_settings: dict):
+async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int, risk: RiskConfig):
     """The local market, or a live Drift deployment (localnet, devnet, mainnet, an RPC URL)."""
     if args.network == "local":
         from keeper.venues.local import LocalVenue
@@ -102,16 +102,15 @@ async def open_venue(args, markets: list[str], seed: int, price_path, interval_m
         return LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL)
     from keeper.venues.drift.connect import open_drift_venue
 
-    max_tx_per_s = float(from_dict(risk_settings).account.max_tx_per_s)
-    return await open_drift_venue(args, markets, max_tx_per_s)
+    return await open_drift_venue(args, markets, float(risk.account.max_tx_per_s))
 
 
 async def session(args, strategy, markets: list[str], seed, price_path, interval_ms: int, argv: list[str],
-                  interactive: bool, risk_settings: dict):
+                  interactive: bool, risk_settings: dict, risk_config: RiskConfig):
     from keeper.archive.writer import SessionWriter
     from keeper.ui.live import make_views
 
-    venue = await open_venue(args, markets, seed, price_path, interval_ms, risk_settings)
+    venue = await open_venue(args, markets, seed, price_path, interval_ms, risk_config)
     local = args.network == "local"
     manifest = {
         "network": args.network,
@@ -141,7 +140,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
              f"seed {seed}" if local else f"network {args.network}")
     report = ReportObserver()
     views = make_views(interactive, report, strategy.name, fast=args.fast)
-    risk = RiskGate(from_dict(risk_settings))
+    risk = RiskGate(risk_config)
     loop = Loop(venue, strategy, risk, writer, (report, *views), interval_s=args.interval, fast=args.fast,
                 kill_file=risk.config.account.kill_file)
     try:
@@ -171,8 +170,9 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     interval_ms = max(1, round(args.interval * 1000))
     risk_settings = read(args.risk) if args.risk else {}
+    risk_config = from_dict(risk_settings, f"risk file {args.risk}")  # a bad file is refused before anything starts
     writer, loop, report, cancelled = asyncio.run(
-        session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive, risk_settings))
+        session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive, risk_settings, risk_config))
 
     summary = report.summary()
     risk = loop.risk

@@ -235,7 +235,6 @@ def bootstrap(svm, admin: Keypair, prices: dict[str, int] | None, now_ts: int) -
         vault = addresses.get_spot_market_vault_public_key(pid, i)
         _write_token_account(svm, vault, mint, signer)
         _write_token_account(svm, addresses.get_insurance_fund_vault_public_key(pid, i), mint, signer)
-        is_quote = i == 0
         markets[name] = Market(name, "spot", i, addresses.get_spot_market_public_key(pid, i),
                                ORACLES[name], "Pyth", mint, vault)
     for name in PERPS:

@@ -117,7 +117,8 @@ def load(path: str) -> RiskConfig:
 
 
 def read(path: str) -> dict:
-    """The file's TOML as a dict (archived in the session manifest, so a replay uses the same limits)."""
+    """The file's TOML as a dict (archived in the session manifest, so a replay uses the same
+    limits); from_dict checks it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -127,5 +128,4 @@ def read(path: str) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"risk file {path}: not valid TOML ({exc})") from None
-    from_dict(data, f"risk file {path}")  # refuse a bad file before anything starts
     return data

@@ -17,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from keeper.model import Intent, Snapshot
+from keeper.model import BPS, Intent, Snapshot
 from keeper.risk.breakers import HARD, NONE, SOFT, Drawdown
 from keeper.risk.config import RiskConfig
 from keeper.risk.guards import stale_book, untrusted
-from keeper.risk.limits import BPS, apply_limits, fit
+from keeper.risk.limits import apply_limits, fit
 
 log = logging.getLogger("keeper")
 
@@ -86,8 +86,8 @@ class RiskGate:
         if level == HARD:
             self._reduce(f"hard drawdown breaker: drawdown {self.drawdown.drawdown} "
                          f">= {self.config.account.hard_drawdown_pct}% of budget {self.drawdown.budget}")
-        # the soft level can come and go; the hard one is not undone by a recovery
-        self.breaker = level if level != HARD else HARD
+        # the soft level comes and goes with equity; the hard one already moved the state, which stays
+        self.breaker = level
 
     def _reducing(self, intents: list[Intent], snapshot: Snapshot, guarded: dict, notes: list[str]):
         kept, open_positions = [], False

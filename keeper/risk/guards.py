@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from keeper.model import MarketState, Snapshot
+from keeper.model import BPS, MarketState, Snapshot
 from keeper.risk.config import AccountLimits, MarketLimits
-
-BPS = 10_000
 
 
 def stale_book(snapshot: Snapshot, account: AccountLimits) -> str:

@@ -9,14 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from keeper.accounting import quote_value
-from keeper.model import Intent, MarketSpec, Snapshot
+from keeper.model import BPS, Intent, MarketSpec, Snapshot
 from keeper.risk.config import RiskConfig
-
-BPS = 10_000
-
-
-def intent_price(intent: Intent, oracle: int) -> int:
-    return intent.price if intent.price is not None else oracle + intent.oracle_offset
 
 
 def fit(size: int, spec: MarketSpec) -> int:
@@ -51,7 +45,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig) 
             kept.append(intent)
             continue
         label = f"{intent.market} {intent.side}"
-        price = intent_price(intent, oracle)
+        price = intent.price_at(oracle)
         if low_collateral:
             notes.append(f"risk min_free_collateral: {label} dropped (free collateral "
                          f"{snapshot.user.free_collateral} < {account.min_free_collateral_quote})")

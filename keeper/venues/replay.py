@@ -99,7 +99,7 @@ class ReplayVenue:
 
     # what-if ------------------------------------------------------------------------------
     def _price(self, order: OpenOrder, market: MarketState) -> int:
-        return market.oracle_price + order.oracle_offset if order.oracle_offset is not None else order.price
+        return order.price_at(market.oracle_price)
 
     def _place(self, placement, snapshot: Snapshot) -> Outcome:
         intent = placement.intent

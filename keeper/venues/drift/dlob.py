@@ -291,11 +291,11 @@ class DlobHelper:
         raise HelperFailed(_one_line(f"DLOB helper failed: {reason}"))
 
     async def _ensure_running(self) -> None:
-        if self._proc is not None and self._proc.returncode is not None:
-            # died between requests: nothing was lost in flight, and the restart re-sends the book
+        if self._proc is not None and self._proc.returncode is None:
+            return
+        if self._proc is not None:  # died between requests: nothing was lost in flight, the restart re-sends the book
             log.warning("DLOB helper had exited (code %s); restarting it", self._proc.returncode)
-        if self._proc is None or self._proc.returncode is not None:
-            await self._spawn_and_sync()
+        await self._spawn_and_sync()
 
     async def _spawn_and_sync(self) -> None:
         """Start a helper and hand it every account we hold. Raises HelperFailed, leaving no process."""

@@ -57,8 +57,8 @@ class PythReference:
 
     def __init__(self, oracles: dict[str, tuple[Pubkey, object]]):
         """oracles: market name -> (oracle account, driftpy OracleSource)."""
-        self.markets = [(name, key, pyth_v2_factor(source)) for name, (key, source) in oracles.items()
-                        if pyth_v2_factor(source) is not None]
+        factors = {name: pyth_v2_factor(source) for name, (_, source) in oracles.items()}
+        self.markets = [(name, key, factors[name]) for name, (key, _) in oracles.items() if factors[name] is not None]
 
     @property
     def keys(self) -> list[Pubkey]:

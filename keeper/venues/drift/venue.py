@@ -57,7 +57,8 @@ class DriftVenue:
         self.deployment, self.client, self.sender, self.helper, self.book_users, self.reference = (
             deployment, client, sender, helper, book_users, reference)
         self._post_only = PostOnlyParams.MustPostOnly() if post_only == "must" else PostOnlyParams.TryPostOnly()
-        self.user = str(client.get_user_account_public_key())  # recorded in the session manifest
+        self._user_key = client.get_user_account_public_key()
+        self.user = str(self._user_key)  # recorded in the session manifest
         self._names = deployment.by_index()
         self._seen: dict[int, OpenOrder] = {}  # our orders at the previous snapshot, by order id
         self._cancelled: set[int] = set()
@@ -83,8 +84,7 @@ class DriftVenue:
         slot, references = await self._read_fresh(user)
         account = user.get_user_account()
         ts = int(time.time() * 1000)
-        own_key = str(self.client.get_user_account_public_key())
-        await self.book_users.refresh({own_key: self._raw("User", own_key, account)})
+        await self.book_users.refresh({self.user: self._raw("User", self.user, account)})
         markets = {name: await self._market(name, slot, ts, references.get(name)) for name in self.deployment.markets}
         orders = open_orders(account, self._names)
         positions = self._positions(account, markets)
@@ -100,7 +100,7 @@ class DriftVenue:
         """Our User and the Pyth accounts in one getMultipleAccounts: the RPC's slot, a User that
         holds the orders our last plan placed (a polled or streamed copy can lag behind them,
         and planning from it would reuse their ids), and the reference prices."""
-        key = self.client.get_user_account_public_key()
+        key = self._user_key
         reply = await self.client.connection.get_multiple_accounts([key, *self.reference.keys])
         slot, (info, *oracles) = reply.context.slot, reply.value
         if info is None:
@@ -109,7 +109,7 @@ class DriftVenue:
         if data != self._user_bytes:  # decoding a User costs ~8 ms: only when it changed
             account = decode(data)
             self._user_bytes = data
-            self._encoded[str(key)] = (account, data)
+            self._encoded[self.user] = (account, data)
             # driftpy keeps whichever copy is newer, ours or its own subscription's
             user.account_subscriber.update_data(DataAndSlot(slot, account))
         return slot, self.reference.prices(oracles, slot)
@@ -181,7 +181,7 @@ class DriftVenue:
         return tuple(out)
 
     def _fill(self, order: OpenOrder, size: int, market: MarketState, ts: int) -> Fill:
-        price = market.oracle_price + order.oracle_offset if order.oracle_offset is not None else order.price
+        price = order.price_at(market.oracle_price)
         quote = quote_value(size, price, market.spec.base_precision)
         fee = -quote * market.spec.maker_rebate // FEE_DENOMINATOR
         return Fill(order.market, order.side, price, size, fee, order.order_id, order.user_order_id, True, ts)
@@ -246,7 +246,7 @@ class DriftVenue:
                                                   readable_spot_market_indexes=spots)
 
     def _accounts(self) -> dict:
-        return {"state": self.client.get_state_public_key(), "user": self.client.get_user_account_public_key(),
+        return {"state": self.client.get_state_public_key(), "user": self._user_key,
                 "authority": self.client.wallet.public_key}
 
     def _cancel_ix(self, order_ids: list[int]):
@@ -278,7 +278,7 @@ class DriftVenue:
         return cancelled
 
     async def _fresh_keeper_orders(self) -> tuple[OpenOrder, ...]:
-        info = await self.client.connection.get_account_info(self.client.get_user_account_public_key())
+        info = await self.client.connection.get_account_info(self._user_key)
         if info.value is None:
             return ()
         return keeper_orders(open_orders(decode(bytes(info.value.data)), self._names))
