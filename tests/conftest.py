@@ -1,4 +1,5 @@
-"""Shared builders for tests: small, explicit snapshots in Drift precisions."""
+"""Shared builders for tests: small, explicit snapshots in Drift precisions; and what the
+tests of the Drift binary, the localnet child and the DLOB helper share."""
 from __future__ import annotations
 
 import sys
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from keeper.errors import UserError
+from keeper.localnet import program
 from keeper.model import (
     BASE_PRECISION, PRICE_PRECISION, Book, Level, MarketSpec, MarketState, OpenOrder, Snapshot, UserState,
 )
@@ -28,6 +31,40 @@ def snapshot(markets: dict[str, MarketState] | None = None, orders: tuple[OpenOr
     markets = markets if markets is not None else {"SOL-PERP": market()}
     user = UserState(10_000 * 10**6, 10_000 * 10**6, positions or {}, orders)
     return Snapshot(ts, 1000, markets, user)
+
+
+def _have_binary() -> bool:
+    try:
+        program.find_program()
+        return True
+    except UserError:
+        return False
+
+
+needs_binary = pytest.mark.skipif(not _have_binary(), reason="needs the Drift program binary ($DRIFT_PROGRAM_SO)")
+
+
+def read_banner(child) -> str:
+    """`keeper localnet`'s banner, read up to its last line; fails if the child exits first
+    (a busy port, say), so no test goes on against whatever else listens there."""
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if "Ctrl-C" in line:
+            return "".join(lines)
+    raise AssertionError(f"keeper localnet did not start:\n{''.join(lines)}")
+
+
+@pytest.fixture
+async def helper():
+    """A DLOB helper (the Node process), closed after the test."""
+    from keeper.venues.drift.dlob import DlobHelper
+
+    h = DlobHelper(timeout=10.0)
+    try:
+        yield h
+    finally:
+        await h.close()
 
 
 @pytest.fixture

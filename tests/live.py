@@ -24,7 +24,7 @@ from keeper.errors import UserError
 from keeper.localnet import program
 from keeper.venues.drift.accounts import is_open
 from keeper.wallet import load_keypair, write_keypair
-from tests.conftest import KEEPER
+from tests.conftest import KEEPER, read_banner
 
 try:
     program.find_program()
@@ -80,13 +80,7 @@ def localnet(home: Path, port: int):
     child = subprocess.Popen([*KEEPER, "localnet", "--port", str(port), "--slot-ms", "100", "--price-path", str(path),
                               "--fund", str(wallet)], cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        seen = []
-        for line in child.stdout:
-            seen.append(line)
-            if "Ctrl-C" in line:
-                break
-        else:  # it exited (a busy port, say): don't go on against whatever else listens there
-            raise AssertionError(f"keeper localnet did not start:\n{''.join(seen)}")
+        read_banner(child)
         chain = LiveChain(home, f"http://127.0.0.1:{port}", wallet)
         for args in (["init", "--yes"], ["deposit", "10000"]):
             result = subprocess.run([*KEEPER, *args, *chain.live], cwd=home, capture_output=True, text=True, timeout=120)

@@ -202,13 +202,6 @@ def synthetic(real_users) -> dict[str, bytes]:
     return accounts
 
 
-@pytest.fixture
-async def helper():
-    h = DlobHelper(timeout=5.0)
-    try:
-        yield h
-    finally:
-        await h.close()
 
 
 # --- books --------------------------------------------------------------------------------------

@@ -380,13 +380,6 @@ def _raw(path: Path, slot: int) -> list[dict]:
 
 # --- fixtures -----------------------------------------------------------------------------------
 
-@pytest.fixture
-async def helper():
-    h = DlobHelper(timeout=10.0)
-    try:
-        yield h
-    finally:
-        await h.close()
 
 
 async def book_of(helper: DlobHelper, accounts: dict[str, Account], market: str, slot: int, oracle: int):

@@ -10,17 +10,10 @@ import time
 import httpx
 import pytest
 
-from keeper.errors import UserError
 from keeper.localnet import program
-from tests.conftest import KEEPER, ROOT
+from tests.conftest import KEEPER, ROOT, needs_binary, read_banner
 from tests.test_cli import assert_one_line_error, keeper
 
-try:
-    program.find_program()
-    HAVE_BINARY = True
-except UserError:
-    HAVE_BINARY = False
-needs_binary = pytest.mark.skipif(not HAVE_BINARY, reason="needs the Drift program binary ($DRIFT_PROGRAM_SO)")
 
 
 @pytest.fixture
@@ -99,12 +92,7 @@ def test_serves_until_ctrl_c(tmp_path):
     child = subprocess.Popen([*KEEPER, "localnet", "--port", str(port), "--slot-ms", "50"], cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lines = []
-        for line in child.stdout:
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        banner = "".join(lines)
+        banner = read_banner(child)
         for text in (f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}", str(program.DRIFT_PROGRAM_ID),
                      "SOL-PERP", "BTC-PERP", "ETH-PERP", "USDC", "wallet", "data/localnet/wallet.json"):
             assert text in banner, text

@@ -64,6 +64,12 @@ def _signed(payer: Keypair, ixs, blockhash, signers=()) -> VersionedTransaction:
     return VersionedTransaction(MessageV0.try_compile(payer.pubkey(), ixs, [], blockhash), [payer, *signers])
 
 
+async def _transfer_tx(client: AsyncClient, payer: Keypair, to, lamports: int = SOL) -> VersionedTransaction:
+    """A signed transfer on the latest blockhash, not sent."""
+    blockhash = (await client.get_latest_blockhash()).value.blockhash
+    return _signed(payer, [transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=lamports))], blockhash)
+
+
 async def _send(client: AsyncClient, payer: Keypair, ixs, signers=(), opts: TxOpts | None = None):
     blockhash = (await client.get_latest_blockhash()).value.blockhash
     tx = _signed(payer, ixs, blockhash, signers)
@@ -178,9 +184,7 @@ async def test_simulate_reports_logs_units_and_post_state(node):
     _, _, client = node
     payer = await _funded(client)
     to = Keypair().pubkey()
-    blockhash = (await client.get_latest_blockhash()).value.blockhash
-    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=SOL))
-    tx = _signed(payer, [ix], blockhash)
+    tx = await _transfer_tx(client, payer, to)
     assert (await client.get_fee_for_message(tx.message)).value == 5_000  # one signature
     sim = (await client.simulate_transaction(tx, sig_verify=True)).value
     assert sim.err is None and sim.units_consumed == 150 and sim.logs[-1].endswith("success")
@@ -211,9 +215,7 @@ async def test_resending_a_landed_transaction_never_executes_it_twice(node):
     _, _, client = node
     payer = await _funded(client)
     to = Keypair().pubkey()
-    blockhash = (await client.get_latest_blockhash()).value.blockhash
-    ix = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=to, lamports=SOL))
-    tx = _signed(payer, [ix], blockhash)
+    tx = await _transfer_tx(client, payer, to)
     await client.send_transaction(tx)
     with pytest.raises(RPCException) as raised:
         await client.send_transaction(tx)

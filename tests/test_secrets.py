@@ -35,9 +35,8 @@ import pytest
 from solders.keypair import Keypair
 
 from keeper.errors import UserError
-from keeper.localnet import program
 from keeper.wallet import REDACTED, load_keypair, looks_like_key, redact_argv, write_keypair
-from tests.conftest import KEEPER
+from tests.conftest import KEEPER, needs_binary
 
 PORT = 28_981  # and 28_982, its websocket: no other test uses them
 FUND_PORT = 28_985  # `keeper localnet --fund KEY` fails before serving, but checks its ports first
@@ -46,12 +45,6 @@ DEAD_RPC = "http://127.0.0.1:9"  # nothing listens: every connection is refused 
 # reach a real network (mainnet least of all) even on a machine that has one.
 NO_NETWORK = {**os.environ, "HTTP_PROXY": DEAD_RPC, "HTTPS_PROXY": DEAD_RPC, "ALL_PROXY": DEAD_RPC, "NO_PROXY": "127.0.0.1"}
 
-try:
-    program.find_program()
-    HAVE_BINARY = True
-except UserError:
-    HAVE_BINARY = False
-needs_binary = pytest.mark.skipif(not HAVE_BINARY, reason="needs the Drift program binary ($DRIFT_PROGRAM_SO)")
 
 
 # -- the secret and where it may hide -------------------------------------------------------------
