@@ -40,7 +40,7 @@ from keeper.venues.drift.dlob import DlobError, DlobHelper
 from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
 from keeper.venues.drift.orderbook import BookUsers
 from keeper.venues.drift.reference import PythReference
-from keeper.venues.drift.sender import TxSender, is_parser_panic, split_to_fit
+from keeper.venues.drift.sender import Sent, Status, TxSender, is_parser_panic, split_to_fit
 
 log = logging.getLogger(__name__)
 BOOK_DEPTH = 20
@@ -65,6 +65,7 @@ class DriftVenue:
         self._last_base: dict[str, int] = {}
         self._encoded: dict[str, tuple[object, bytes]] = {}  # key -> (decoded account, its bytes)
         self._user_bytes = b""
+        self.placing = PlaceBackoff()
 
     # -- snapshot ------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
@@ -193,21 +194,50 @@ class DriftVenue:
             return Execution(snapshot.ts, snapshot.slot, plan, ())
         groups, actions = self.instruction_groups(plan, snapshot)
         outcomes, slot = [], snapshot.slot
-        batches = split_to_fit(self.sender.payer, groups, self.sender.config.cu_limit)
+        if self.placing.paused():
+            held = [a for acts in actions if acts[0][0] == "place" for a in acts]
+            outcomes += [Outcome(kind, uoid, False, f"paused: {self.placing.reason}", oid) for kind, uoid, oid in held]
+            kept = [i for i, acts in enumerate(actions) if acts[0][0] == "cancel"]
+            groups, actions = [groups[i] for i in kept], [actions[i] for i in kept]
         start = 0
-        for batch in batches:
+        for batch in split_to_fit(self.sender.payer, groups, self.sender.config.cu_limit):
+            kinds = [acts[0][0] for acts in actions[start:start + len(batch)]]  # one instruction per group
             batch_actions = [a for acts in actions[start:start + len(batch)] for a in acts]
             start += len(batch)
-            sent = await self.sender.send(batch, f"{sum(k == 'cancel' for k, _, _ in batch_actions)} cancels, "
-                                                 f"{sum(k == 'place' for k, _, _ in batch_actions)} places")
-            if not sent.ok and sent.error:
-                log.warning("plan transaction failed: %s", sent.describe())
+            sent = await self._send(batch, batch_actions)
             slot = sent.slot or slot
-            if sent.ok:
-                self._cancelled.update(oid for kind, _, oid in batch_actions if kind == "cancel")
-            error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
-            outcomes += [Outcome(kind, uoid, sent.ok, error, oid) for kind, uoid, oid in batch_actions]
+            if sent.status is Status.FAILED and "cancel" in kinds and "place" in kinds:
+                # The refusal took the batch's cancels with it, and the quotes they were replacing
+                # must not outlive it: cancel those on their own now.
+                cancels = [ix for ix, kind in zip(batch, kinds) if kind == "cancel"]
+                cancel_actions = [a for a in batch_actions if a[0] == "cancel"]
+                again = await self._send(cancels, cancel_actions)
+                outcomes += self._outcomes(again, cancel_actions)
+                outcomes += self._outcomes(sent, [a for a in batch_actions if a[0] == "place"])
+                slot = again.slot or slot
+            else:
+                outcomes += self._outcomes(sent, batch_actions)
+            if "place" in kinds:
+                failed_at = kinds[sent.instruction] if sent.instruction in range(len(kinds)) else None
+                if sent.ok:
+                    self.placing.landed()
+                elif sent.status is Status.FAILED and failed_at == "place":
+                    self.placing.refused(sent.error or str(sent.status))
         return Execution(snapshot.ts, slot, plan, tuple(outcomes))
+
+    async def _send(self, batch: list, batch_actions: list[tuple]) -> Sent:
+        sent = await self.sender.send(batch, f"{sum(k == 'cancel' for k, _, _ in batch_actions)} cancels, "
+                                             f"{sum(k == 'place' for k, _, _ in batch_actions)} places")
+        if not sent.ok and sent.error:
+            log.warning("plan transaction failed: %s", sent.describe())
+        if sent.ok:
+            self._cancelled.update(oid for kind, _, oid in batch_actions if kind == "cancel")
+        return sent
+
+    @staticmethod
+    def _outcomes(sent: Sent, batch_actions: list[tuple]) -> list[Outcome]:
+        error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
+        return [Outcome(kind, uoid, sent.ok, error, oid) for kind, uoid, oid in batch_actions]
 
     def instruction_groups(self, plan: Plan, snapshot: Snapshot) -> tuple[list[list], list[list[tuple]]]:
         """One cancel_orders_by_ids per CANCELS_PER_IX cancels, then one place_orders per
@@ -291,6 +321,35 @@ class DriftVenue:
             await self.helper.close()
             await self.client.connection.close()
 
+
+
+class PlaceBackoff:
+    """After the program refuses a placement (a post-only quote that would cross, too little
+    collateral...), new placements pause: FIRST_S, doubling per refusal in a row up to MAX_S.
+    Cancels never pause. A placement that lands ends it."""
+
+    FIRST_S = 1.0
+    MAX_S = 30.0
+
+    def __init__(self):
+        self.refusals = 0
+        self.reason = ""
+        self._until = 0.0
+
+    def paused(self) -> bool:
+        return time.monotonic() < self._until
+
+    def refused(self, reason: str) -> None:
+        self.refusals += 1
+        self.reason = reason
+        wait = min(self.MAX_S, self.FIRST_S * 2 ** (self.refusals - 1))
+        self._until = time.monotonic() + wait
+        log.warning("placements paused for %g s: %s (%d refusal(s) in a row)", wait, reason, self.refusals)
+
+    def landed(self) -> None:
+        if self.refusals:
+            log.info("placements resumed after %d refusal(s)", self.refusals)
+        self.refusals, self.reason, self._until = 0, "", 0.0
 
 
 def _chunks(items: list, size: int) -> list[list]:
