@@ -7,11 +7,14 @@
 The n-th call of a method gets the n-th fault of its plan; once the plan is used up, calls get
 `then` (PASS unless told). A "*" plan covers methods without a plan of their own. A batch
 request is planned by its first request's method. Every call is recorded in `proxy.calls`.
-HTTP only: websocket clients should talk to the upstream directly.
+Websockets are relayed to the upstream's websocket (port + 1, as on a validator; the proxy
+listens on its own port + 1 too). `websockets_down()` closes every relayed stream and refuses
+new ones until `websockets_up()`: a node whose websocket endpoint went away.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import socket
 from dataclasses import dataclass
@@ -20,6 +23,12 @@ from typing import Iterable, Union
 import aiohttp
 import orjson
 from aiohttp import web
+from driftpy.constants.config import DRIFT_PROGRAM_ID
+from driftpy.types import get_ws_url
+from solders.transaction import VersionedTransaction
+from solders.transaction_status import InstructionErrorCustom, TransactionErrorInstructionError
+
+from keeper.localnet.encode import error_text, simulation_json
 
 
 class Fault(enum.Enum):
@@ -40,7 +49,17 @@ class Delay:
     seconds: float
 
 
-Step = Union[Fault, Delay]
+@dataclass(frozen=True)
+class Refuse:
+    """Answer a sendTransaction as a node whose preflight simulation failed with this Drift
+    error in the transaction's last instruction (where a plan's place_orders sits). Nothing is
+    forwarded, so nothing lands: exactly what a real refusal leaves behind."""
+
+    code: int
+    name: str
+
+
+Step = Union[Fault, Delay, Refuse]
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,10 @@ class FaultyRpc:
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._streams: set[web.WebSocketResponse] = set()
+        self._ws_down = False
+        self.ws_connects = 0  # websocket connections relayed so far
+        self._frozen: dict[str, object] = {}  # account -> the copy served while it is frozen
 
     def plan(self, method: str, faults: Iterable[Step], then: Step = Fault.PASS) -> None:
         """Replace `method`'s plan: its next calls get `faults` in order, then `then` forever."""
@@ -78,13 +101,78 @@ class FaultyRpc:
         self._session = aiohttp.ClientSession()
         app = web.Application(client_max_size=8 << 20)
         app.router.add_post("/", self._handle)
+        app.router.add_get("/", self._relay)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))  # the OS picks a free port: no races between parallel tests
-        await web.SockSite(self._runner, sock).start()
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        socks = _port_pair()
+        for sock in socks:
+            await web.SockSite(self._runner, sock).start()
+        self.url = f"http://127.0.0.1:{socks[0].getsockname()[1]}"
         return self
+
+    def freeze(self, *accounts: str) -> None:
+        """Serve these accounts as they are now, from now on: a node that lags behind the chain."""
+        self._frozen = {a: None for a in accounts}
+
+    def thaw(self) -> None:
+        self._frozen = {}
+
+    def websockets_down(self) -> None:
+        self._ws_down = True
+        for stream in list(self._streams):
+            asyncio.ensure_future(stream.close(code=1011, message=b"injected drop"))
+
+    def websockets_up(self) -> None:
+        self._ws_down = False
+
+    @property
+    def live_websockets(self) -> int:
+        return len(self._streams)
+
+    def _stale(self, body: bytes, answer: bytes) -> bytes:
+        requests, replies = orjson.loads(body), orjson.loads(answer)
+        pairs = zip(requests, replies) if isinstance(requests, list) else [(requests, replies)]
+        for request, reply in pairs:
+            params, result = request.get("params") or [None], reply.get("result")
+            if not isinstance(result, dict):
+                continue
+            if request.get("method") == "getMultipleAccounts":
+                result["value"] = [self._served(key, value) for key, value in zip(params[0], result["value"])]
+            elif request.get("method") == "getAccountInfo":
+                result["value"] = self._served(params[0], result["value"])
+        return orjson.dumps(replies)
+
+    def _served(self, key: str, value):
+        if key not in self._frozen:
+            return value
+        if self._frozen[key] is None:
+            self._frozen[key] = value
+        return self._frozen[key]
+
+    async def _relay(self, request: web.Request) -> web.StreamResponse:
+        if self._ws_down:
+            return web.Response(status=503, text="injected fault: websocket endpoint down\n")
+        downstream = web.WebSocketResponse(autoping=True)
+        await downstream.prepare(request)
+        self._streams.add(downstream)
+        self.ws_connects += 1
+        try:
+            async with self._session.ws_connect(get_ws_url(self.upstream)) as upstream:
+                async def pump_up():
+                    async for message in downstream:
+                        await upstream.send_str(message.data)
+                    await upstream.close()
+
+                up = asyncio.ensure_future(pump_up())
+                async for message in upstream:
+                    await downstream.send_str(message.data)
+                up.cancel()
+        except (aiohttp.ClientError, ConnectionResetError):
+            pass  # the upstream or the client went away: the client sees its stream end
+        finally:
+            self._streams.discard(downstream)
+            await downstream.close()
+        return downstream
 
     async def __aexit__(self, *exc) -> None:
         self._closing.set()  # wakes the TIMEOUT handlers so shutdown doesn't wait on them
@@ -106,13 +194,33 @@ class FaultyRpc:
             return _drop(request)
         if fault in (Fault.HTTP_429, Fault.HTTP_503, Fault.HTTP_500):
             return web.Response(status=int(fault.value), text="injected fault\n")
+        if isinstance(fault, Refuse):
+            return web.json_response(_refusal(body, fault))
         if fault is Fault.MALFORMED:
             return web.Response(body=b'{"jsonrpc": "2.0", "result": {"conte', content_type="application/json")
         async with self._session.post(self.upstream, data=body, headers={"Content-Type": "application/json"}) as up:
             answer, status = await up.read(), up.status
         if fault is Fault.LOSE:
             return _drop(request)
+        if self._frozen and status == 200:
+            answer = self._stale(body, answer)
         return web.Response(body=answer, status=status, content_type="application/json")
+
+
+def _port_pair() -> tuple[socket.socket, socket.socket]:
+    """Two bound sockets on adjacent free ports (clients find the websocket on port + 1)."""
+    for _ in range(50):
+        first = socket.socket()
+        first.bind(("127.0.0.1", 0))
+        second = socket.socket()
+        try:
+            second.bind(("127.0.0.1", first.getsockname()[1] + 1))
+        except OSError:
+            first.close()
+            second.close()
+            continue
+        return first, second
+    raise OSError("no two adjacent free ports on loopback")
 
 
 def _method(body: bytes) -> tuple[str, object]:
@@ -124,6 +232,20 @@ def _method(body: bytes) -> tuple[str, object]:
     if not isinstance(first, dict):
         return "?", None
     return str(first.get("method", "?")), first.get("params")
+
+
+def _refusal(body: bytes, refuse: Refuse) -> dict:
+    """The JSON-RPC error a validator sends for a failed preflight, in its exact shape."""
+    request = orjson.loads(body)
+    tx = VersionedTransaction.from_bytes(base64.b64decode(request["params"][0]))
+    index = len(tx.message.instructions) - 1
+    err = TransactionErrorInstructionError(index, InstructionErrorCustom(refuse.code))
+    logs = [f"Program {DRIFT_PROGRAM_ID} invoke [1]",
+            f"Program log: AnchorError occurred. Error Code: {refuse.name}. Error Number: {refuse.code}.",
+            f"Program {DRIFT_PROGRAM_ID} failed: custom program error: {refuse.code:#x}"]
+    error = {"code": -32002, "message": f"Transaction simulation failed: {error_text(err)}",
+             "data": simulation_json(err, logs, 21_000)}
+    return {"jsonrpc": "2.0", "error": error, "id": request.get("id")}
 
 
 def _drop(request: web.Request) -> web.StreamResponse:

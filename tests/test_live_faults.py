@@ -1,6 +1,7 @@
-"""SIGINT and SIGTERM mid-tick on the live path: every keeper order is cancelled, confirmed,
-before the keeper exits. A slow RPC (a delaying proxy on loopback in front of `keeper localnet`)
-makes sure the signal lands while a transaction is in flight or a snapshot is loading."""
+"""Whole `keeper run`s on the live path with faults injected by a proxy on loopback in front of
+`keeper localnet` (tests/faulty_rpc.py): signals mid-tick, every kind of RPC fault, refusals by
+the Drift program, a websocket that drops, and a node serving a stale oracle. Each run must
+keep its records, never double an order, and leave no order behind."""
 from __future__ import annotations
 
 import asyncio
@@ -9,8 +10,9 @@ import signal
 import pytest
 
 from keeper.archive.reader import open_session
-from keeper.model import Execution
-from tests.faulty_rpc import Delay, FaultyRpc
+from keeper import drift_errors as E
+from keeper.model import Execution, Snapshot
+from tests.faulty_rpc import Delay, Fault, FaultyRpc, Refuse
 from tests.live import localnet
 
 PORT = 28_975
@@ -32,9 +34,9 @@ async def _wait_for(proxy: FaultyRpc, method: str, after: int, child, seconds: f
     raise AssertionError(f"the keeper never called {method}")
 
 
-async def _keeper(chain, proxy):
-    # polling: the proxy speaks HTTP only, and this keeps every read going through it
-    args = chain.run_args("--subscription", "polling", url=proxy.url)
+async def _keeper(chain, proxy, subscription: str = "polling"):
+    # polling keeps every read on HTTP, where the proxy's plans apply
+    args = chain.run_args("--subscription", subscription, url=proxy.url)
     return await asyncio.create_subprocess_exec(*args, cwd=chain.home, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
 
@@ -73,10 +75,6 @@ async def test_signal_while_a_snapshot_is_loading_abandons_the_tick(chain):
 async def test_keeper_run_rides_out_rpc_faults_without_doubling_an_order(chain):
     """Every kind of RPC fault, on the calls a tick makes, while the keeper quotes: it backs off,
     skips what it must, keeps quoting, never holds more than its two quotes, and leaves none."""
-    from keeper.archive.reader import open_session
-    from keeper.model import Snapshot
-    from tests.faulty_rpc import Fault
-
     faults = [Fault.HTTP_429, Fault.TIMEOUT, Fault.RESET, Fault.HTTP_503, Fault.HTTP_500, Fault.MALFORMED, Fault.LOSE]
     async with FaultyRpc(chain.url) as proxy:
         child = await _keeper(chain, proxy)
@@ -94,4 +92,111 @@ async def test_keeper_run_rides_out_rpc_faults_without_doubling_an_order(chain):
     assert max(len([o for o in s.user.open_orders if o.user_order_id]) for s in snapshots) <= 2
     placed_after = [o for r in records[len(records) // 2:] if isinstance(r, Execution) for o in r.outcomes if o.ok]
     assert placed_after, "quoting went on through the faults"
+    assert chain.open_orders() == []
+
+
+def _records(chain) -> list:
+    return [r.value for r in open_session(chain.last_session()).records()]
+
+
+def _most_resting(records) -> int:
+    return max(len([o for o in s.user.open_orders if o.user_order_id]) for s in records if isinstance(s, Snapshot))
+
+
+async def _stop(child) -> tuple[bytes, bytes]:
+    child.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(child.communicate(), 180)
+    assert child.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    return out, err
+
+
+async def test_a_refused_placement_takes_down_the_quotes_it_replaced_and_pauses_placing(chain):
+    """The program refuses a plan's place_orders (a post-only quote that would cross). The
+    refusal takes the plan's cancels with it, so they are sent again on their own: the old
+    quotes must not outlive their replacement. New placements pause, 1 s then doubling, and
+    quoting resumes once the program takes them."""
+    refusal = Refuse(6057, E.POST_ONLY_CROSS)
+    async with FaultyRpc(chain.url) as proxy:
+        child = await _keeper(chain, proxy)
+        await _wait_for(proxy, "sendTransaction", 0, child)
+        proxy.plan("sendTransaction", [refusal, Fault.PASS] * 3)
+        await _wait_for(proxy, "sendTransaction", proxy.count("sendTransaction") + 10, child, seconds=120)
+        out, err = await _stop(child)
+    assert sum(isinstance(c.fault, Refuse) for c in proxy.calls) == 3
+    assert b"PlacePostOnlyLimitFailure" in err and b"placements paused for 1 s" in err
+    records = _records(chain)
+    refused = [r for r in records if isinstance(r, Execution)
+               and any(o.error == f"failed: {E.POST_ONLY_CROSS}" for o in r.outcomes if o.action == "place")]
+    assert len(refused) == 3
+    with_cancels = [r for r in refused if any(o.action == "cancel" for o in r.outcomes)]
+    assert with_cancels, "a refused plan that replaced quotes"
+    for execution in with_cancels:  # sent again alone, and they went
+        assert all(o.ok for o in execution.outcomes if o.action == "cancel")
+        gone = {o.order_id for o in execution.outcomes if o.action == "cancel"}
+        after = next(r for r in records[records.index(execution):] if isinstance(r, Snapshot))
+        assert not gone & {o.order_id for o in after.user.open_orders}
+    paused = [o for r in records if isinstance(r, Execution) for o in r.outcomes if o.error.startswith("paused")]
+    assert paused and not any(o.ok for o in paused)
+    last_refusal = records.index(refused[-1])
+    assert [o for r in records[last_refusal:] if isinstance(r, Execution) for o in r.outcomes
+            if o.action == "place" and o.ok], "quoting resumed"
+    assert _most_resting(records) <= 2
+    assert chain.open_orders() == []
+
+
+async def test_a_dropped_websocket_is_resubscribed_and_the_keeper_never_quotes_blind(chain):
+    """Every websocket stream drops and the endpoint refuses new ones for 4 s. The book's users
+    are polled meanwhile, driftpy's subscriptions reconnect, and afterwards the keeper quotes
+    on a fresh oracle and a fresh book again."""
+    async with FaultyRpc(chain.url) as proxy:
+        child = await _keeper(chain, proxy, "websocket")
+        await _wait_for(proxy, "sendTransaction", 0, child)
+        before = proxy.ws_connects
+        proxy.websockets_down()
+        await asyncio.sleep(4)
+        proxy.websockets_up()
+        dropped_at = proxy.count("sendTransaction")
+        for _ in range(600):  # everything resubscribed: as many streams as before the drop
+            if proxy.live_websockets >= before and child.returncode is None:
+                break
+            await asyncio.sleep(0.1)
+        await _wait_for(proxy, "sendTransaction", proxy.count("sendTransaction") + 6, child, seconds=120)
+        out, err = await _stop(child)
+    assert proxy.ws_connects >= 2 * before, "every stream was opened again"
+    assert b"book users: websocket down" in err and b"book users: websocket back" in err
+    assert proxy.count("sendTransaction") > dropped_at + 5
+    records = _records(chain)
+    last = [r for r in records if isinstance(r, Snapshot)][-5:]
+    for snapshot in last:  # fresh again: the guards' limits are 50 slots for the oracle, 75 for the book
+        assert snapshot.slot - snapshot.markets["SOL-PERP"].oracle_slot < 50
+        assert snapshot.slot - snapshot.book_slot < 75
+    assert _most_resting(records) <= 2
+    assert chain.open_orders() == []
+
+
+async def test_a_node_serving_a_stale_oracle_pulls_the_quotes_until_it_catches_up(chain):
+    """The RPC keeps serving the SOL oracle as it was (a node lagging behind the chain): once
+    it is older than the guard allows, the resting quotes are cancelled and none are placed;
+    when the node catches up, quoting resumes."""
+    from keeper.localnet.genesis import ORACLES
+
+    async with FaultyRpc(chain.url) as proxy:
+        child = await _keeper(chain, proxy)
+        await _wait_for(proxy, "sendTransaction", 0, child)
+        proxy.freeze(str(ORACLES["SOL"]))
+        await asyncio.sleep(9)  # 100 ms slots: the 50-slot guard trips after about 5 s
+        proxy.thaw()
+        thawed = proxy.count("sendTransaction")
+        await _wait_for(proxy, "sendTransaction", thawed + 2, child, seconds=120)
+        out, err = await _stop(child)
+    assert b"slots old (max 50)" in err
+    records = _records(chain)
+    snapshots = [r for r in records if isinstance(r, Snapshot)]
+    stale = [s for s in snapshots if s.slot - s.markets["SOL-PERP"].oracle_slot > 50]
+    assert stale, "the oracle went stale"
+    for snapshot in stale[1:]:  # from the tick after the guard tripped: nothing of ours rests
+        assert not [o for o in snapshot.user.open_orders if o.user_order_id]
+    fresh_after = [s for s in snapshots[snapshots.index(stale[-1]) + 1:] if s.user.open_orders]
+    assert fresh_after, "quoting resumed"
     assert chain.open_orders() == []
