@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -98,10 +99,13 @@ def _apply(base, table: dict, values: dict):
 
 
 def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
+    at = _not_finite(data)
+    if at is not None:  # TOML has nan and inf; a schema's bounds can't refuse nan (no comparison holds)
+        raise UserError(f"{where}: at {at or 'the top level'}: not a finite number")
     errors = sorted(Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
-        at = ".".join(str(p) for p in e.absolute_path) or "the top level"
+        at = _path(e.absolute_path) or "the top level"
         raise UserError(f"{where}: at {at}: {e.message}")
     defaults = _apply(MarketLimits(), _MARKET, data.get("defaults", {}))
     markets = {name: _apply(defaults, _MARKET, values) for name, values in data.get("markets", {}).items()}
@@ -110,6 +114,23 @@ def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
         raise UserError(f"{where}: soft_drawdown_pct ({account.soft_drawdown_pct}) must be below "
                         f"hard_drawdown_pct ({account.hard_drawdown_pct})")
     return RiskConfig(defaults, markets, account)
+
+
+def _path(parts) -> str:
+    # A key may hold any character TOML allows in quotes, newlines included: an error stays one line.
+    return ".".join(str(p) if str(p).isprintable() and str(p) else repr(str(p)) for p in parts)
+
+
+def _not_finite(value, at: str = "") -> Optional[str]:
+    """Where the first nan or inf is, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return at
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _not_finite(item, _path([*([at] if at else []), key]))
+        if found is not None:
+            return found
+    return None
 
 
 def load(path: str) -> RiskConfig:
