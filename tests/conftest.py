@@ -12,6 +12,7 @@ from keeper.localnet import program
 from keeper.model import (
     BASE_PRECISION, PRICE_PRECISION, Book, Level, MarketSpec, MarketState, OpenOrder, Snapshot, UserState,
 )
+from tests import tally as _tally
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "real"
@@ -72,3 +73,18 @@ def shared_data() -> Path:
     if not SHARED.exists():
         pytest.skip(f"real data not found at {SHARED} (../shared beside the repo)")
     return SHARED
+
+
+@pytest.fixture
+def tally(request) -> _tally.Tally:
+    """Orders left open and records lost by a fault scenario: asserted 0, and tallied."""
+    return _tally.Tally(request.node.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    marker = item.get_closest_marker("fault")
+    if marker is not None and (report.when == "call" or not report.passed):
+        _tally.append({"test": item.nodeid, "kind": marker.args[0], "run": marker.kwargs.get("run", False),
+                       "outcome": report.outcome, "when": report.when})

@@ -134,6 +134,7 @@ async def test_stream_sees_an_order_placed_and_cancelled_without_polling(localne
         await users.close()
 
 
+@pytest.mark.fault("websocket")
 async def test_a_dropped_stream_resyncs_reconnects_and_keeps_flowing(localnet, helper, rpc, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     net, _, subscriptions = localnet
@@ -160,6 +161,7 @@ async def test_a_dropped_stream_resyncs_reconnects_and_keeps_flowing(localnet, h
         await users.close()
 
 
+@pytest.mark.fault("websocket")
 async def test_without_a_websocket_it_polls_and_warns_once(localnet, helper, rpc, caplog):
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     net, _, _ = localnet

@@ -385,6 +385,7 @@ async def test_rejected_requests_raise_and_do_not_restart(helper, real_users):
 
 # --- failures: the request fails, the next one finds a new helper with the whole state -----------
 
+@pytest.mark.fault("helper")
 async def test_killed_helper_is_restarted_with_its_accounts(helper, synthetic):
     await helper.upsert(synthetic)
     before = await helper.book("perp", 0, SLOT, ORACLE, depth=1000)
@@ -405,6 +406,7 @@ async def test_killed_helper_is_restarted_with_its_accounts(helper, synthetic):
     assert user not in {o.user for o in book.l3} and len(book.l3) < len(before.l3)
 
 
+@pytest.mark.fault("helper")
 async def test_hung_helper_times_out_and_is_replaced(helper, synthetic):
     await helper.upsert(synthetic)
     before = await helper.book("perp", 0, SLOT, ORACLE)
@@ -456,6 +458,7 @@ for line in sys.stdin:
     '{"id": 99999, "ok": true}',  # a reply to some other request
     '{"id": ID, "ok": true, "bids": "nonsense"}',  # the right id, a malformed book
 ])
+@pytest.mark.fault("helper")
 async def test_garbage_on_stdout_fails_the_request_and_restarts(tmp_path, synthetic, garbage):
     fake = tmp_path / "fake_helper.py"
     fake.write_text(textwrap.dedent(FAKE_HELPER.format(garbage=garbage)))

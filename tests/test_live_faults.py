@@ -9,7 +9,6 @@ import signal
 
 import pytest
 
-from keeper.archive.reader import open_session
 from keeper import drift_errors as E
 from keeper.model import Execution, Snapshot
 from tests.faulty_rpc import Delay, Fault, FaultyRpc, Refuse
@@ -41,8 +40,9 @@ async def _keeper(chain, proxy, subscription: str = "polling"):
                                                 stderr=asyncio.subprocess.PIPE)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-async def test_signal_while_a_plan_is_being_sent(chain, sig):
+@pytest.mark.fault("process", run=True)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_signal_while_a_plan_is_being_sent(chain, tally, sig):
     async with FaultyRpc(chain.url) as proxy:
         child = await _keeper(chain, proxy)
         await _wait_for(proxy, "sendTransaction", 0, child)  # the first plan: our quotes
@@ -53,10 +53,11 @@ async def test_signal_while_a_plan_is_being_sent(chain, sig):
     assert child.returncode == 0, err.decode()
     assert b"Traceback" not in err
     assert b"keeper order(s) cancelled on shutdown" in out
-    assert chain.open_orders() == []
+    tally.orders_left(chain.open_orders())
 
 
-async def test_signal_while_a_snapshot_is_loading_abandons_the_tick(chain):
+@pytest.mark.fault("process", run=True)
+async def test_signal_while_a_snapshot_is_loading_abandons_the_tick(chain, tally):
     async with FaultyRpc(chain.url) as proxy:
         child = await _keeper(chain, proxy)
         await _wait_for(proxy, "sendTransaction", 0, child)
@@ -66,13 +67,14 @@ async def test_signal_while_a_snapshot_is_loading_abandons_the_tick(chain):
         out, err = await asyncio.wait_for(child.communicate(), 120)
     assert child.returncode == 0, err.decode()
     assert b"tick abandoned" in err
-    assert chain.open_orders() == []
+    tally.orders_left(chain.open_orders())
     # the abandoned tick left no execution behind, and no plan went out after the signal
-    executions = [r.value for r in open_session(chain.last_session()).records() if isinstance(r.value, Execution)]
+    executions = [r for r in tally.archive(chain.last_session()) if isinstance(r, Execution)]
     assert executions and all(o.ok for e in executions for o in e.outcomes)
 
 
-async def test_keeper_run_rides_out_rpc_faults_without_doubling_an_order(chain):
+@pytest.mark.fault("rpc", run=True)
+async def test_keeper_run_rides_out_rpc_faults_without_doubling_an_order(chain, tally):
     """Every kind of RPC fault, on the calls a tick makes, while the keeper quotes: it backs off,
     skips what it must, keeps quoting, never holds more than its two quotes, and leaves none."""
     faults = [Fault.HTTP_429, Fault.TIMEOUT, Fault.RESET, Fault.HTTP_503, Fault.HTTP_500, Fault.MALFORMED, Fault.LOSE]
@@ -87,16 +89,12 @@ async def test_keeper_run_rides_out_rpc_faults_without_doubling_an_order(chain):
         out, err = await asyncio.wait_for(child.communicate(), 180)
     assert child.returncode == 0, err.decode()
     assert b"Traceback" not in err
-    records = [r.value for r in open_session(chain.last_session()).records()]
+    records = tally.archive(chain.last_session())
     snapshots = [r for r in records if isinstance(r, Snapshot)]
     assert max(len([o for o in s.user.open_orders if o.user_order_id]) for s in snapshots) <= 2
     placed_after = [o for r in records[len(records) // 2:] if isinstance(r, Execution) for o in r.outcomes if o.ok]
     assert placed_after, "quoting went on through the faults"
-    assert chain.open_orders() == []
-
-
-def _records(chain) -> list:
-    return [r.value for r in open_session(chain.last_session()).records()]
+    tally.orders_left(chain.open_orders())
 
 
 def _most_resting(records) -> int:
@@ -111,7 +109,8 @@ async def _stop(child) -> tuple[bytes, bytes]:
     return out, err
 
 
-async def test_a_refused_placement_takes_down_the_quotes_it_replaced_and_pauses_placing(chain):
+@pytest.mark.fault("program", run=True)
+async def test_a_refused_placement_takes_down_the_quotes_it_replaced_and_pauses_placing(chain, tally):
     """The program refuses a plan's place_orders (a post-only quote that would cross). The
     refusal takes the plan's cancels with it, so they are sent again on their own: the old
     quotes must not outlive their replacement. New placements pause, 1 s then doubling, and
@@ -125,7 +124,7 @@ async def test_a_refused_placement_takes_down_the_quotes_it_replaced_and_pauses_
         out, err = await _stop(child)
     assert sum(isinstance(c.fault, Refuse) for c in proxy.calls) == 3
     assert b"PlacePostOnlyLimitFailure" in err and b"placements paused for 1 s" in err
-    records = _records(chain)
+    records = tally.archive(chain.last_session())
     refused = [r for r in records if isinstance(r, Execution)
                and any(o.error == f"failed: {E.POST_ONLY_CROSS}" for o in r.outcomes if o.action == "place")]
     assert len(refused) == 3
@@ -142,10 +141,11 @@ async def test_a_refused_placement_takes_down_the_quotes_it_replaced_and_pauses_
     assert [o for r in records[last_refusal:] if isinstance(r, Execution) for o in r.outcomes
             if o.action == "place" and o.ok], "quoting resumed"
     assert _most_resting(records) <= 2
-    assert chain.open_orders() == []
+    tally.orders_left(chain.open_orders())
 
 
-async def test_a_dropped_websocket_is_resubscribed_and_the_keeper_never_quotes_blind(chain):
+@pytest.mark.fault("websocket", run=True)
+async def test_a_dropped_websocket_is_resubscribed_and_the_keeper_never_quotes_blind(chain, tally):
     """Every websocket stream drops and the endpoint refuses new ones for 4 s. The book's users
     are polled meanwhile, driftpy's subscriptions reconnect, and afterwards the keeper quotes
     on a fresh oracle and a fresh book again."""
@@ -166,16 +166,17 @@ async def test_a_dropped_websocket_is_resubscribed_and_the_keeper_never_quotes_b
     assert proxy.ws_connects >= 2 * before, "every stream was opened again"
     assert b"book users: websocket down" in err and b"book users: websocket back" in err
     assert proxy.count("sendTransaction") > dropped_at + 5
-    records = _records(chain)
+    records = tally.archive(chain.last_session())
     last = [r for r in records if isinstance(r, Snapshot)][-5:]
     for snapshot in last:  # fresh again: the guards' limits are 50 slots for the oracle, 75 for the book
         assert snapshot.slot - snapshot.markets["SOL-PERP"].oracle_slot < 50
         assert snapshot.slot - snapshot.book_slot < 75
     assert _most_resting(records) <= 2
-    assert chain.open_orders() == []
+    tally.orders_left(chain.open_orders())
 
 
-async def test_a_node_serving_a_stale_oracle_pulls_the_quotes_until_it_catches_up(chain):
+@pytest.mark.fault("data", run=True)
+async def test_a_node_serving_a_stale_oracle_pulls_the_quotes_until_it_catches_up(chain, tally):
     """The RPC keeps serving the SOL oracle as it was (a node lagging behind the chain): once
     it is older than the guard allows, the resting quotes are cancelled and none are placed;
     when the node catches up, quoting resumes."""
@@ -191,7 +192,7 @@ async def test_a_node_serving_a_stale_oracle_pulls_the_quotes_until_it_catches_u
         await _wait_for(proxy, "sendTransaction", thawed + 2, child, seconds=120)
         out, err = await _stop(child)
     assert b"slots old (max 50)" in err
-    records = _records(chain)
+    records = tally.archive(chain.last_session())
     snapshots = [r for r in records if isinstance(r, Snapshot)]
     stale = [s for s in snapshots if s.slot - s.markets["SOL-PERP"].oracle_slot > 50]
     assert stale, "the oracle went stale"
@@ -199,4 +200,4 @@ async def test_a_node_serving_a_stale_oracle_pulls_the_quotes_until_it_catches_u
         assert not [o for o in snapshot.user.open_orders if o.user_order_id]
     fresh_after = [s for s in snapshots[snapshots.index(stale[-1]) + 1:] if s.user.open_orders]
     assert fresh_after, "quoting resumed"
-    assert chain.open_orders() == []
+    tally.orders_left(chain.open_orders())

@@ -49,9 +49,11 @@ def test_run_places_replaces_and_cancels_on_shutdown(chain):
     assert chain.open_orders() == []
 
 
-def test_ctrl_c_leaves_no_open_orders(chain):
-    _run(chain, interrupt_after=6)
-    assert chain.open_orders() == []
+@pytest.mark.fault("process", run=True)
+def test_ctrl_c_leaves_no_open_orders(chain, tally):
+    session, _, _ = _run(chain, interrupt_after=6)
+    tally.archive(session)
+    tally.orders_left(chain.open_orders())
 
 
 def test_dry_run_sends_nothing(chain):
@@ -86,7 +88,8 @@ def test_live_session_verifies_and_replays(chain):
     assert what_if.returncode == 0 and "Traceback" not in what_if.stderr, what_if.stderr
 
 
-def test_restart_adopts_or_cancels_what_a_killed_keeper_left(chain):
+@pytest.mark.fault("process", run=True)
+def test_restart_adopts_or_cancels_what_a_killed_keeper_left(chain, tally):
     """SIGKILL leaves quotes resting; the next start sees them in its first snapshot and works
     from them (kept if still wanted, else cancelled), never doubling them."""
     child = subprocess.Popen(chain.run_args(), cwd=chain.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,15 +102,17 @@ def test_restart_adopts_or_cancels_what_a_killed_keeper_left(chain):
         child.wait()
     left = {o.order_id for o in chain.open_orders()}
     assert len(left) == 2, "the killed keeper left its bid and ask"
+    tally.archive(chain.last_session())  # the killed run's, readable to its last complete record
 
     session, _, _ = _run(chain, ticks=5)
-    snapshots = [r.value for r in open_session(session).records() if isinstance(r.value, Snapshot)]
+    records = tally.archive(session)
+    snapshots = [r for r in records if isinstance(r, Snapshot)]
     assert {o.order_id for o in snapshots[0].user.open_orders} == left
     assert max(len(s.user.open_orders) for s in snapshots) <= 2
-    first = next(r.value for r in open_session(session).records() if isinstance(r.value, Execution))
+    first = next(r for r in records if isinstance(r, Execution))
     kept_or_cancelled = {o.order_id for o in first.plan.cancels} | {o.order_id for o in snapshots[1].user.open_orders}
     assert left <= kept_or_cancelled
-    assert chain.open_orders() == []
+    tally.orders_left(chain.open_orders())
 
 
 def test_spot_quotes_rest_on_the_spot_market(chain):
@@ -130,8 +135,9 @@ def test_spot_quotes_rest_on_the_spot_market(chain):
     assert chain.open_orders() == []
 
 
+@pytest.mark.fault("helper", run=True)
 @pytest.mark.parametrize("sig", [signal.SIGSTOP, signal.SIGKILL], ids=["hang", "crash"])
-def test_a_helper_that_hangs_or_dies_is_replaced_and_quoting_resumes(chain, sig):
+def test_a_helper_that_hangs_or_dies_is_replaced_and_quoting_resumes(chain, tally, sig):
     """Freeze or kill the Node DLOB helper mid-run: no tick quotes without a book (a tick that
     waited on it times out and quotes nothing), a new helper gets the book re-sent, and quoting
     goes on."""
@@ -153,10 +159,10 @@ def test_a_helper_that_hangs_or_dies_is_replaced_and_quoting_resumes(chain, sig)
     assert "DLOB helper" in err
     if sig == signal.SIGSTOP:
         assert "skipped" in err
-    records = [r.value for r in open_session(chain.last_session()).records()]
+    records = tally.archive(chain.last_session())
     executions = [r for r in records if isinstance(r, Execution)]
     assert len(executions) == 25  # a skipped tick is not counted as one
     assert all(s.markets["SOL-PERP"].book.bids for s in records if isinstance(s, Snapshot))  # never blind
     placed_late = [o for e in executions[-10:] for o in e.outcomes if o.action == "place" and o.ok]
     assert placed_late, "quoting resumed after the restart"
-    assert chain.open_orders() == []
+    tally.orders_left(chain.open_orders())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from keeper.loop import decide
 from keeper.model import PRICE_PRECISION, Intent, OpenOrder
 from keeper.risk import AccountLimits, RiskConfig, RiskGate
@@ -25,6 +27,7 @@ def test_fresh_data_passes_everything():
     assert kept == [BID, ETH_BID] and notes == []
 
 
+@pytest.mark.fault("data")
 def test_stale_oracle_takes_only_that_market_out():
     sol = dataclasses.replace(market(), oracle_slot=1000 - 51)
     kept, notes = RiskGate().check([BID, ETH_BID], two_markets(sol=sol))
@@ -34,12 +37,14 @@ def test_stale_oracle_takes_only_that_market_out():
     assert RiskGate().check([BID], two_markets(sol=at_limit))[0] == [BID]
 
 
+@pytest.mark.fault("data")
 def test_stale_book_takes_every_market_out():
     kept, notes = RiskGate(RiskConfig(account=AccountLimits(max_book_lag_slots=10))).check([BID, ETH_BID], two_markets(book_slot=989))
     assert kept == []
     assert len(notes) == 2 and all("order book 11 slots old" in n for n in notes)
 
 
+@pytest.mark.fault("data")
 def test_reference_price_disagreement_takes_the_market_out():
     oracle = 85 * PRICE_PRECISION
     close = dataclasses.replace(market(oracle=oracle), reference_price=oracle * 10_040 // 10_000)  # 40 bps
@@ -49,6 +54,7 @@ def test_reference_price_disagreement_takes_the_market_out():
     assert kept == [] and "bps from the Pyth reading" in notes[0]
 
 
+@pytest.mark.fault("data")
 def test_a_guarded_market_has_its_resting_quotes_cancelled():
     """Through the whole decision: the strategy still wants quotes, the gate drops them, and the
     reconciler plans the cancel of what rests, so nothing of ours stays on a stale market."""

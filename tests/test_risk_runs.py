@@ -20,7 +20,8 @@ def executions(session: Path) -> list[Execution]:
     return [r.value for r in open_session(session).records() if isinstance(r.value, Execution)]
 
 
-def test_crash_path_breakers_bound_the_drawdown(tmp_path):
+@pytest.mark.fault("data", run=True)
+def test_crash_path_breakers_bound_the_drawdown(tmp_path, tally):
     code_on, on, session_on = crash_run(tmp_path, breakers=True)
     code_off, off, _ = crash_run(tmp_path, breakers=False)
     budget = 10_000 * 10**6
@@ -29,7 +30,7 @@ def test_crash_path_breakers_bound_the_drawdown(tmp_path):
     assert on["max_drawdown_quote"] <= budget * 21 // 100  # 20%, plus the closing order's slippage
     assert off["risk_state"] == "ACTIVE" and code_off == 0
     assert off["max_drawdown_quote"] > 2 * on["max_drawdown_quote"]
-    states = [e.risk_state for e in executions(session_on)]
+    states = [r.risk_state for r in tally.archive(session_on) if isinstance(r, Execution)]
     assert states[0] == "ACTIVE" and "REDUCING" in states and states[-1] == "HALTED"
     # a stateful gate still replays exactly: same snapshots, same limits, same plans
     verify = subprocess.run([*KEEPER, "replay", str(session_on), "--verify"], capture_output=True, text=True, timeout=300)
@@ -62,14 +63,17 @@ def _assert_halted(child, session: Path, reason: str) -> None:
     assert not last.plan.places and last.plan.cancels, "the halting tick cancelled our quotes and placed nothing"
 
 
-def test_kill_file_cancels_everything_and_halts(tmp_path):
+@pytest.mark.fault("process", run=True)
+def test_kill_file_cancels_everything_and_halts(tmp_path, tally):
     child = _start(tmp_path)
     session = _wait_for_quotes(tmp_path, child)
     (tmp_path / "KILL").touch()
     _assert_halted(child, session, "kill switch: file KILL exists")
+    tally.archive(session)
 
 
-def test_sigusr1_cancels_everything_and_halts(tmp_path):
+@pytest.mark.fault("process", run=True)
+def test_sigusr1_cancels_everything_and_halts(tmp_path, tally):
     child = _start(tmp_path)
     session = _wait_for_quotes(tmp_path, child)
     child.send_signal(signal.SIGUSR1)
@@ -79,16 +83,18 @@ def test_sigusr1_cancels_everything_and_halts(tmp_path):
     summary = json.loads((session / "summary.json").read_text())
     # the signal stops the loop between ticks; the shutdown cancel takes our resting quotes
     assert summary["risk_state"] == "HALTED" and summary["cancelled_on_shutdown"] >= 1
+    tally.archive(session)
 
 
-def test_an_oracle_jump_of_30_percent_pulls_the_quotes_for_that_tick(tmp_path):
+@pytest.mark.fault("data", run=True)
+def test_an_oracle_jump_of_30_percent_pulls_the_quotes_for_that_tick(tmp_path, tally):
     path = tmp_path / "jump.csv"
     path.write_text("timestamp,price\n" + "".join(f"{1_700_000_000 + t},{100 if t < 60 else 70}\n" for t in range(120)))
     result = subprocess.run([*KEEPER, "run", "--strategy", "fixed_spread", "--markets", "SOL-PERP", "--fast",
                              "--ticks", "100", "--seed", "2", "--price-path", str(path), "--archive-dir", "s"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    runs = executions(next((tmp_path / "s").iterdir()))
+    runs = [r for r in tally.archive(next((tmp_path / "s").iterdir())) if isinstance(r, Execution)]
     jumped = [i for i, e in enumerate(runs) if any("oracle jumped" in n for n in e.plan.dropped)]
     assert len(jumped) == 1, "one tick saw the jump"
     at = runs[jumped[0]]
@@ -96,12 +102,13 @@ def test_an_oracle_jump_of_30_percent_pulls_the_quotes_for_that_tick(tmp_path):
     assert any(e.plan.places for e in runs[jumped[0] + 1:]), "quoting resumed at the new level"
 
 
-def test_sigkill_mid_run_leaves_an_archive_readable_to_its_last_complete_record(tmp_path):
+@pytest.mark.fault("process", run=True)
+def test_sigkill_mid_run_leaves_an_archive_readable_to_its_last_complete_record(tmp_path, tally):
     child = _start(tmp_path)
     session = _wait_for_quotes(tmp_path, child)
     child.kill()
     child.communicate(timeout=60)
-    records = list(open_session(session).records())
+    records = tally.archive(session)
     assert len(records) >= 10
     verify = subprocess.run([*KEEPER, "archive", "verify", str(session)], capture_output=True, text=True, timeout=120)
     assert "0 invalid" in verify.stdout, verify.stdout
@@ -124,7 +131,8 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
-def test_a_full_disk_cancels_everything_and_halts(tmp_path, small_disk):
+@pytest.mark.fault("process", run=True)
+def test_a_full_disk_cancels_everything_and_halts(tmp_path, small_disk, tally):
     result = subprocess.run([*KEEPER, "run", "--strategy", "fixed_spread", "--markets", "SOL-PERP", "--fast",
                              "--ticks", "5000", "--seed", "4", "--archive-dir", str(small_disk)],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -133,6 +141,6 @@ def test_a_full_disk_cancels_everything_and_halts(tmp_path, small_disk):
     assert "halted by the risk gate: the archive cannot be written" in result.stderr
     assert "No space left on device" in result.stderr
     session = next(small_disk.iterdir())
-    last = executions(session)[-1]  # every complete record before the disk filled is readable
+    last = [r for r in tally.archive(session) if isinstance(r, Execution)][-1]  # all complete records readable
     assert last.risk_state in ("ACTIVE", "HALTED")
     assert "keeper order(s) cancelled on shutdown" in result.stdout

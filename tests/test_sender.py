@@ -91,6 +91,7 @@ async def test_confirmed_once_with_budget_first_and_the_callers_list_untouched(n
 
 @pytest.mark.parametrize("fault", [Fault.TIMEOUT, Fault.RESET, Fault.HTTP_429, Fault.HTTP_503, Fault.HTTP_500,
                                    Fault.MALFORMED])
+@pytest.mark.fault("rpc")
 async def test_transport_faults_are_retried_and_the_transfer_happens_once(net, fault, caplog):
     chain, proxy, client, payer = net
     for method in SENDER_METHODS:  # every call the sender makes fails once, then works
@@ -107,6 +108,7 @@ async def test_transport_faults_are_retried_and_the_transfer_happens_once(net, f
     assert str(payer) not in caplog.text  # str(Keypair) is its secret
 
 
+@pytest.mark.fault("rpc")
 async def test_a_lost_send_reply_is_confirmed_by_polling_and_executes_once(net):
     chain, proxy, client, payer = net
     proxy.plan("sendTransaction", [Fault.LOSE])  # forwarded and executed; the answer never comes back
@@ -118,6 +120,7 @@ async def test_a_lost_send_reply_is_confirmed_by_polling_and_executes_once(net):
     assert chain.get_balance(payer.pubkey()) == 9 * SOL - LAMPORTS_PER_SIGNATURE
 
 
+@pytest.mark.fault("rpc")
 async def test_re_sends_of_a_landed_transaction_never_execute_twice(net):
     chain, proxy, client, payer = net
     # Status polls fail for a while after the send: the sender keeps re-sending the same bytes.
@@ -137,6 +140,7 @@ async def test_re_sends_of_a_landed_transaction_never_execute_twice(net):
     assert chain.get_balance(payer.pubkey()) == 9 * SOL - LAMPORTS_PER_SIGNATURE
 
 
+@pytest.mark.fault("rpc")
 async def test_blockhash_expiry_while_pending_is_expired_and_never_lands(net):
     chain, proxy, client, payer = net
     proxy.plan("sendTransaction", [], then=Fault.HTTP_503)  # no send gets through
@@ -155,6 +159,7 @@ async def test_blockhash_expiry_while_pending_is_expired_and_never_lands(net):
     assert chain.get_balance(payer.pubkey()) == 10 * SOL
 
 
+@pytest.mark.fault("rpc")
 async def test_an_rpc_that_never_answers_ends_in_a_status_not_an_exception(net):
     chain, proxy, client, payer = net
     short = replace(FAST, confirm_timeout=0.5)
@@ -184,6 +189,7 @@ async def test_dry_run_simulates_and_never_sends(net):
     assert chain.get_balance(to) == 0 and chain.get_balance(payer.pubkey()) == 10 * SOL
 
 
+@pytest.mark.fault("program")
 async def test_a_preflight_refusal_is_failed_with_the_instruction_in_the_callers_list(net):
     chain, proxy, client, payer = net
     ixs = [_pay(payer, Keypair().pubkey()), _pay(payer, Keypair().pubkey(), 100 * SOL)]
@@ -194,6 +200,7 @@ async def test_a_preflight_refusal_is_failed_with_the_instruction_in_the_callers
     assert chain.get_balance(payer.pubkey()) == 10 * SOL
 
 
+@pytest.mark.fault("rpc")
 async def test_a_refusal_after_a_lost_send_waits_for_expiry_before_saying_failed(net):
     chain, proxy, client, payer = net
     # The first send's answer is lost, so it might still land: a later preflight refusal is not
@@ -210,6 +217,7 @@ async def test_a_refusal_after_a_lost_send_waits_for_expiry_before_saying_failed
     assert proxy.count("sendTransaction") == 2  # once refused, it stops sending and only watches
 
 
+@pytest.mark.fault("program")
 async def test_a_transaction_that_lands_with_an_error_is_failed_with_its_logs(net):
     chain, proxy, client, payer = net
     proxy.plan("sendTransaction", [Fault.TIMEOUT])
@@ -349,6 +357,7 @@ async def drift():
             await clock
 
 
+@pytest.mark.fault("program")
 async def test_a_drift_error_comes_back_failed_by_name(drift):
     from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
 
