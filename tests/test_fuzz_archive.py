@@ -234,6 +234,21 @@ def test_one_damaged_seq_does_not_lose_the_records_after_it(tmp_path, seq):
     assert [r.seq for r in got] == [r.seq for i, r in enumerate(p.records) if i != 4]
 
 
+def test_a_record_after_a_lost_line_stands_even_when_the_next_seq_is_damaged(tmp_path):
+    """Line 5 is lost, line 7's seq is damaged: record 6's jump is explained by the lost line,
+    so it must not wait on line 7 to confirm it (found by hypothesis)."""
+    p = pristine()
+    lines = list(p.lines)
+    lines[4] = b""
+    doc = json.loads(lines[6])
+    doc["seq"] = 2**63
+    lines[6] = json.dumps(doc, separators=(",", ":")).encode()
+    d = Damage(lines, {r.seq: i for i, r in enumerate(p.records) if i not in (4, 6)}, 1, [], [], b"")
+    build(tmp_path / "session", d)
+    got = check_records(tmp_path / "session", d)
+    assert [r.seq for r in got] == [r.seq for i, r in enumerate(p.records) if i not in (4, 6)]
+
+
 # -- manifests -------------------------------------------------------------------------------------
 
 @st.composite

@@ -130,10 +130,10 @@ class Session:
         """Every valid record in seq order. validate=True also checks each document against
         its JSON Schema (what `archive verify` does; too slow for a plain replay).
 
-        A record whose seq jumps ahead is held until the next record says why: if the next one
-        carries on from it, records really are missing before it; if the next one fits before
-        it (or jumps as well), its own seq is the damaged part and it is skipped. So one bad seq
-        can't make every later record look like a duplicate.
+        A record whose seq jumps further ahead than the bad lines before it explain is held until
+        the next record says why: if the next one carries on from it, records really are missing
+        before it; if the next one fits before it (or jumps as well), its own seq is the damaged
+        part and it is skipped. So one bad seq can't make every later record look like a duplicate.
         """
         self._problems = []
         last_seq, last_at = 0, 0  # the last record yielded, and len(problems) when it was read
@@ -160,8 +160,8 @@ class Session:
                 if result.seq <= last_seq:
                     self._problems.append(Problem(where, f"seq {result.seq} does not follow seq {last_seq}; skipped as a duplicate"))
                     continue
-                if result.seq > last_seq + 1:  # a jump: wait for the next record to confirm it
-                    held = (result, at)
+                if result.seq > last_seq + 1 and result.seq - last_seq - 1 > self._explained(last_at, at):
+                    held = (result, at)  # a jump the bad lines since the last record don't explain: wait for the next
                     continue
                 last_seq, last_at = result.seq, at
                 yield result
