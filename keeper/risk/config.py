@@ -99,9 +99,9 @@ def _apply(base, table: dict, values: dict):
 
 
 def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
-    at = _not_finite(data)
-    if at is not None:  # TOML has nan and inf; a schema's bounds can't refuse nan (no comparison holds)
-        raise UserError(f"{where}: at {at or 'the top level'}: not a finite number")
+    found = _not_finite(data)
+    if found is not None:  # TOML has nan and inf; a schema's bounds can't refuse nan (no comparison holds)
+        raise UserError(f"{where}: at {_path(found) or 'the top level'}: not a finite number")
     errors = sorted(Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -121,13 +121,13 @@ def _path(parts) -> str:
     return ".".join(str(p) if str(p).isprintable() and str(p) else repr(str(p)) for p in parts)
 
 
-def _not_finite(value, at: str = "") -> Optional[str]:
-    """Where the first nan or inf is, if any."""
+def _not_finite(value, at: tuple = ()) -> Optional[tuple]:
+    """The path to the first nan or inf, if any."""
     if isinstance(value, float) and not math.isfinite(value):
         return at
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        found = _not_finite(item, _path([*([at] if at else []), key]))
+        found = _not_finite(item, (*at, key))
         if found is not None:
             return found
     return None
