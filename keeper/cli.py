@@ -110,6 +110,9 @@ def parser() -> argparse.ArgumentParser:
     localnet.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (SOL absolute, BTC and ETH relative)")
     localnet.add_argument("--fund", metavar="KEYPAIR", help="keypair to fund with SOL and USDC (default: data/localnet/wallet.json, created once)")
     localnet.add_argument("--seed", type=_positive_int, default=0, help="seed of the price walk and background flow (default 0)")
+    localnet.add_argument("--quote-oracle", choices=("account", "default"), default="account",
+                          help="how USDC is priced: a Pyth account pinned at $1 as on mainnet (default), or "
+                               "QuoteAsset at the default pubkey as in the program's own tests")
 
     init = sub.add_parser("init", help="create the Drift user (and user stats) for the keypair, if missing")
     _live_options(init, "localnet")
@@ -152,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "localnet":
             from keeper.localnet.command import Options, localnet_command
 
-            return localnet_command(Options(args.drift_program, args.port, args.slot_ms, args.price_path, args.fund, args.seed))
+            return localnet_command(Options(args.drift_program, args.port, args.slot_ms, args.price_path, args.fund, args.seed,
+                                            args.quote_oracle))
         if args.command == "archive":
             from keeper.archive.verify import format_report, verify_session
 

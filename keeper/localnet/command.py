@@ -39,6 +39,7 @@ class Options:
     price_path: Optional[str] = None
     fund: Optional[str] = None
     seed: int = 0
+    quote_oracle: str = "account"  # genesis.QUOTE_ORACLES
 
 
 class Localnet:
@@ -53,7 +54,8 @@ class Localnet:
         self._sources = price_sources(list(PRICED), options.seed, path_rows)
         self._t0 = path_rows[0][0] if path_rows else 0  # a path is followed from its first row
         self._elapsed_ms = 0
-        self.exchange = genesis.bootstrap(self.chain, Keypair(), self._prices(), self.chain.unix_timestamp)
+        self.exchange = genesis.bootstrap(self.chain, Keypair(), self._prices(), self.chain.unix_timestamp,
+                                          options.quote_oracle)
         self.wallet = wallet.pubkey()
         genesis.fund(self.chain, self.exchange, self.wallet, FUND_SOL, FUND_USDC)
         self.flow = flow.Flow(self.chain, self.exchange, seed=options.seed, slot_ms=options.slot_ms)

@@ -43,10 +43,14 @@ ORACLES = {
     "SOL": Pubkey.from_string("H6ARHf6YXhGYeQfUzQNGk6rDNnLBQKrenN712K4AQJEG"),
     "BTC": Pubkey.from_string("GVXRSBjFk6e6J3NbVPXohDJetcTjaeeuykUpbQF8UoMU"),
     "ETH": Pubkey.from_string("JBu1AL4obBcCMqKBBxhpWCNUt136ijcuMZLFvTP7iWdB"),
-    # Mainnet prices USDC with a Pyth feed too, and driftpy's margin maths expects one. Not
-    # mainnet's own address: this program build special-cases that one.
+    # Mainnet prices USDC with a Pyth feed too (quote_oracle="account"). Not mainnet's own
+    # address: this program build special-cases that one.
     "USDC": Pubkey.find_program_address([b"keeper localnet usdc oracle"], PYTH_PROGRAM_ID)[0],
 }
+# How USDC is priced: "account", a Pyth feed pinned at $1 as on mainnet; or "default", the
+# program's own test set-up: no oracle account (Pubkey.default()) and OracleSource.QuoteAsset,
+# which the program prices at exactly 1.0.
+QUOTE_ORACLES = ("account", "default")
 USDC_PRICE = 10**6  # pinned at $1
 USDC_CONF = 100  # $0.0001
 USDC_DECIMALS = 6
@@ -92,7 +96,7 @@ class Exchange:
     admin: Keypair  # signs admin instructions and is the USDC mint authority
     usdc_mint: Pubkey
     markets: dict[str, Market]  # "USDC", "SOL" (spot); "SOL-PERP", "BTC-PERP", "ETH-PERP"
-    oracles: dict[str, Pubkey]  # "SOL", "BTC", "ETH"
+    oracles: dict[str, Pubkey]  # "SOL", "BTC", "ETH", and "USDC" unless it is priced as QuoteAsset
 
     def perp(self, name: str) -> Market:
         return self.markets[name]
@@ -176,13 +180,14 @@ def set_prices(svm, ex: Exchange, prices: dict[str, int], slot: int, ts: int) ->
     """Publish new oracle prices (1e6) at `slot`/`ts`. Keys: "SOL", "BTC", "ETH" or market names.
 
     Call at least every few slots: the program calls an oracle stale for the AMM after 10.
-    USDC's oracle is republished at $1 with them.
+    USDC's oracle, where it has one, is republished at $1 with them.
     """
     _publish(svm, ex.oracles, prices, slot, ts)
 
 
 def _publish(svm, oracles: dict[str, Pubkey], prices: dict[str, int], slot: int, ts: int) -> None:
-    for key, price in {**prices, "USDC": USDC_PRICE}.items():
+    pinned = {"USDC": USDC_PRICE} if "USDC" in oracles else {}
+    for key, price in {**prices, **pinned}.items():
         asset = asset_of(key)
         conf = USDC_CONF if asset == "USDC" else conf_for(asset, price)
         oracle.write(svm, oracles[asset], price, conf, slot, ts)
@@ -200,12 +205,16 @@ def refresh_oracles(svm, ex: Exchange, slot: int, ts: int) -> None:
 
 # -- bootstrap --------------------------------------------------------------------------------
 
-def bootstrap(svm, admin: Keypair, prices: dict[str, int] | None, now_ts: int) -> Exchange:
+def bootstrap(svm, admin: Keypair, prices: dict[str, int] | None, now_ts: int, quote_oracle: str = "account") -> Exchange:
     """Create the exchange in `svm` (with the Drift program already loaded) and return its map.
 
     `prices` maps "SOL", "BTC", "ETH" to 1e6 prices (default: the specs' reference prices).
     `now_ts` should be the ledger clock's unix time; the clock's slot is used as is.
+    `quote_oracle` is one of QUOTE_ORACLES.
     """
+    if quote_oracle not in QUOTE_ORACLES:
+        raise ValueError(f"quote_oracle {quote_oracle!r}: one of {', '.join(QUOTE_ORACLES)}")
+    oracles = dict(ORACLES) if quote_oracle == "account" else {a: k for a, k in ORACLES.items() if a != "USDC"}
     prices = {asset_of(k): v for k, v in (prices or reference_prices()).items()}
     missing = [a for a in ASSETS if a not in prices]
     if missing:
@@ -219,7 +228,7 @@ def bootstrap(svm, admin: Keypair, prices: dict[str, int] | None, now_ts: int) -
     _write_mint(svm, USDC_MINT, admin.pubkey(), USDC_DECIMALS)
     if svm.get_account(SOL_MINT) is None:
         _write_mint(svm, SOL_MINT, None, SOL_DECIMALS)
-    _publish(svm, ORACLES, prices, slot, now_ts)
+    _publish(svm, oracles, prices, slot, now_ts)
 
     send(svm, admin, [
         ix("initialize", accounts={
@@ -235,13 +244,14 @@ def bootstrap(svm, admin: Keypair, prices: dict[str, int] | None, now_ts: int) -
         vault = addresses.get_spot_market_vault_public_key(pid, i)
         _write_token_account(svm, vault, mint, signer)
         _write_token_account(svm, addresses.get_insurance_fund_vault_public_key(pid, i), mint, signer)
+        oracle_key, source = (oracles[name], "Pyth") if name in oracles else (Pubkey.default(), "QuoteAsset")
         markets[name] = Market(name, "spot", i, addresses.get_spot_market_public_key(pid, i),
-                               ORACLES[name], "Pyth", mint, vault)
+                               oracle_key, source, mint, vault)
     for name in PERPS:
         i = spec(name).market_index
         markets[name] = Market(name, "perp", i, addresses.get_perp_market_public_key(pid, i),
                                ORACLES[asset_of(name)], "Pyth")
-    ex = Exchange(pid, state, signer, admin, USDC_MINT, markets, dict(ORACLES))
+    ex = Exchange(pid, state, signer, admin, USDC_MINT, markets, oracles)
 
     fee_tier = decode(svm.get_account(state).data).perp_fee_structure.fee_tiers[0]
     for name in PERPS:
