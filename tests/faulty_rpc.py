@@ -82,6 +82,7 @@ class FaultyRpc:
         self._ws_down = False
         self.ws_connects = 0  # websocket connections relayed so far
         self._frozen: dict[str, object] = {}  # account -> the copy served while it is frozen
+        self._hidden: set[str] = set()  # accounts answered as missing
 
     def plan(self, method: str, faults: Iterable[Step], then: Step = Fault.PASS) -> None:
         """Replace `method`'s plan: its next calls get `faults` in order, then `then` forever."""
@@ -117,6 +118,10 @@ class FaultyRpc:
     def thaw(self) -> None:
         self._frozen = {}
 
+    def hide(self, *accounts: str) -> None:
+        """Answer these accounts as missing (value null) over HTTP: data that never becomes readable."""
+        self._hidden = set(accounts)
+
     def websockets_down(self) -> None:
         self._ws_down = True
         for stream in list(self._streams):
@@ -143,6 +148,8 @@ class FaultyRpc:
         return orjson.dumps(replies)
 
     def _served(self, key: str, value):
+        if key in self._hidden:
+            return None
         if key not in self._frozen:
             return value
         if self._frozen[key] is None:
@@ -202,7 +209,7 @@ class FaultyRpc:
             answer, status = await up.read(), up.status
         if fault is Fault.LOSE:
             return _drop(request)
-        if self._frozen and status == 200:
+        if (self._frozen or self._hidden) and status == 200:
             answer = self._stale(body, answer)
         return web.Response(body=answer, status=status, content_type="application/json")
 

@@ -1,6 +1,7 @@
 """The live path end to end: `keeper localnet` in one process, `keeper init/deposit/run/status` in others."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -15,9 +16,11 @@ from tests.live import localnet
 PORT = 28_971
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    with localnet(tmp_path_factory.mktemp("localnet"), PORT) as chain:
+@pytest.fixture(scope="module", params=["account", "default"], ids=["usdc-pyth", "usdc-quote-asset"])
+def chain(tmp_path_factory, request):
+    """Every test runs on both ways a deployment prices USDC: a Pyth account pinned at $1, as on
+    mainnet, and QuoteAsset with no oracle account, as in the program's own tests."""
+    with localnet(tmp_path_factory.mktemp("localnet"), PORT, quote_oracle=request.param) as chain:
         yield chain
 
 
@@ -159,9 +162,12 @@ def test_a_helper_that_hangs_or_dies_is_replaced_and_quoting_resumes(chain, tall
     assert "DLOB helper" in err
     if sig == signal.SIGSTOP:
         assert "skipped" in err
-    records = tally.archive(chain.last_session())
+    session = chain.last_session()
+    records = tally.archive(session)
     executions = [r for r in records if isinstance(r, Execution)]
-    assert len(executions) == 25  # a skipped tick is not counted as one
+    summary = json.loads((session / "summary.json").read_text())
+    assert len(executions) == summary["ticks"] == 25 - summary["skipped_ticks"]  # --ticks counts attempts
+    assert sum(summary["skipped_reasons"].values()) == summary["skipped_ticks"]
     assert all(s.markets["SOL-PERP"].book.bids for s in records if isinstance(s, Snapshot))  # never blind
     placed_late = [o for e in executions[-10:] for o in e.outcomes if o.action == "place" and o.ok]
     assert placed_late, "quoting resumed after the restart"

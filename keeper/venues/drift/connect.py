@@ -10,7 +10,6 @@ from driftpy.account_subscription_config import AccountSubscriptionConfig
 from driftpy.accounts.bulk_account_loader import BulkAccountLoader
 from driftpy.addresses import get_user_account_public_key
 from driftpy.constants.config import DRIFT_PROGRAM_ID
-from driftpy.drift_client import DriftClient
 from driftpy.types import OracleInfo
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
@@ -18,6 +17,7 @@ from solders.keypair import Keypair
 
 from keeper.drift_idl import decode
 from keeper.errors import UserError
+from keeper.venues.drift.client import KeeperDriftClient
 from keeper.venues.drift.markets import Deployment, Network, load_deployment, resolve
 from keeper.venues.drift.sender import SendConfig, TxSender, is_parser_panic
 from keeper.wallet import load_keypair, loose_permissions
@@ -59,7 +59,7 @@ class Connection:
 
 
 async def open_client(conn: Connection, wallet: Keypair, markets: list[str], need_user: bool = True
-                      ) -> tuple[DriftClient, Deployment]:
+                      ) -> tuple[KeeperDriftClient, Deployment]:
     """A DriftClient subscribed to the chosen markets, their oracles and our user only."""
     network = resolve(conn.network)
     rpc = AsyncClient(network.url, commitment=Confirmed, timeout=10)
@@ -86,13 +86,14 @@ async def open_client(conn: Connection, wallet: Keypair, markets: list[str], nee
     # say market 0) included, so those markets are loaded too; their oracles come with them.
     perps = sorted({0, *held_perps, *(m.spec.market_index for m in chosen if m.spec.kind == "perp")})
     spots = sorted({*held_spots, *(m.spec.market_index for m in chosen if m.spec.kind == "spot")})
-    # The quote asset may have no oracle account, but driftpy looks one up anyway.
+    # A QuoteAsset market has no oracle account (Pubkey.default()); driftpy skips it and
+    # KeeperDriftClient prices it at 1.0.
     oracles = {m.oracle: OracleInfo(m.oracle, m.oracle_source) for m in chosen}
     if conn.subscription == "polling":
         subscription = AccountSubscriptionConfig("polling", SteadyLoader(rpc, Confirmed, POLL_S))
     else:
         subscription = AccountSubscriptionConfig("websocket")
-    client = DriftClient(
+    client = KeeperDriftClient(
         rpc, wallet, env=network.env,
         market_lookup_tables=[],  # our sender builds plain v0 transactions; a custom chain has no tables anyway
         perp_market_indexes=perps, spot_market_indexes=spots, oracle_infos=list(oracles.values()),

@@ -17,7 +17,6 @@ import time
 
 from anchorpy.program.context import Context
 from driftpy.accounts.types import DataAndSlot
-from driftpy.drift_client import DriftClient
 from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
 
 from keeper.accounting import quote_value
@@ -36,6 +35,7 @@ from keeper.model import (
 )
 from keeper.venues.base import SkipTick
 from keeper.venues.drift.accounts import keeper_orders, open_orders
+from keeper.venues.drift.client import KeeperDriftClient
 from keeper.venues.drift.dlob import DlobError, DlobHelper
 from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
 from keeper.venues.drift.orderbook import BookUsers
@@ -51,7 +51,7 @@ PLACES_PER_IX = 6
 
 
 class DriftVenue:
-    def __init__(self, deployment: Deployment, client: DriftClient, sender: TxSender, helper: DlobHelper,
+    def __init__(self, deployment: Deployment, client: KeeperDriftClient, sender: TxSender, helper: DlobHelper,
                  book_users: BookUsers, reference: PythReference, post_only: str = "must"):
         self.network = deployment.network.name
         self.deployment, self.client, self.sender, self.helper, self.book_users, self.reference = (
@@ -71,6 +71,8 @@ class DriftVenue:
     async def snapshot(self) -> Snapshot:
         try:
             return await self._snapshot()
+        except SkipTick:
+            raise
         except DlobError as exc:
             raise SkipTick(f"order book unavailable: {exc}") from None
         except Exception as exc:  # an RPC fault or a nonsense answer: skip the tick, don't die with orders out
@@ -83,6 +85,9 @@ class DriftVenue:
     async def _snapshot(self) -> Snapshot:
         user = self.client.get_user()
         slot, references = await self._read_fresh(user)
+        missing = self.client.missing_data()  # driftpy's maths below would trip over it
+        if missing:
+            raise SkipTick(f"data unavailable: {missing}")
         account = user.get_user_account()
         ts = int(time.time() * 1000)
         await self.book_users.refresh({self.user: self._raw("User", self.user, account)})
