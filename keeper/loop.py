@@ -8,6 +8,7 @@ cancel reads the chain). Every keeper order is cancelled before the loop returns
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import gc
 import os
@@ -29,6 +30,8 @@ log = logging.getLogger("keeper")
 # Consecutive ticks without trustworthy data after which resting quotes are pulled: stale
 # quotes are what a taker picks off.
 PULL_AFTER_SKIPS = 3
+# While data stays missing, how often the log says so again (with a count), not once a tick.
+SKIP_REMINDER_S = 60.0
 
 
 class Observer(Protocol):
@@ -68,9 +71,13 @@ class Loop:
     kill_file: Optional[str] = None  # its appearance cancels everything and halts (live runs only)
 
     def __post_init__(self) -> None:
-        self.ticks = 0
-        self.skipped = 0
+        self.ticks = 0  # ticks that quoted
+        self.skipped = 0  # ticks skipped for want of trustworthy data
+        self.skip_reasons: collections.Counter[str] = collections.Counter()
         self._skips_in_a_row = 0
+        self._skip_reason = ""  # the reason of the current run of skips
+        self._reminded_at = 0.0
+        self._since_reminder = 0
         self._loading: Optional[asyncio.Task] = None  # the run task, while it awaits a snapshot
         self._last_notes: set[str] = set()
         self._archive_failed = False
@@ -130,14 +137,20 @@ class Loop:
                 log.info("%s", note)
         self._last_notes = set(notes)
 
+    @property
+    def attempts(self) -> int:
+        return self.ticks + self.skipped
+
     async def run(self, ticks: Optional[int] = None) -> int:
-        """Runs until `ticks` are done or stop() is called; returns how many keeper orders the shutdown cancelled."""
+        """Runs until `ticks` ticks were attempted (skipped ones count: a run with --ticks ends
+        whatever the data does) or stop() is called; returns how many keeper orders the
+        shutdown cancelled."""
         try:
-            while (ticks is None or self.ticks < ticks) and not self.stopping.is_set():
+            while (ticks is None or self.attempts < ticks) and not self.stopping.is_set():
                 started = time.monotonic()
                 try:
                     await self.tick()
-                    self._skips_in_a_row = 0
+                    self._data_back()
                 except VenueExhausted:
                     break
                 except SkipTick as exc:
@@ -161,10 +174,31 @@ class Loop:
         return cancelled
 
     async def _skip(self, why: SkipTick) -> None:
+        """Each reason is logged when it first appears; once a run of skips is long enough to
+        pull our quotes it is said once, then once a minute with a count, never once a tick."""
+        reason = str(why)
         self.skipped += 1
+        self.skip_reasons[reason] += 1
         self._skips_in_a_row += 1
-        log.warning("tick %d skipped, nothing quoted: %s", self.ticks, why)
+        self._since_reminder += 1
+        if reason != self._skip_reason and self._skips_in_a_row <= PULL_AFTER_SKIPS or self._skips_in_a_row == 1:
+            log.warning("tick %d skipped, nothing quoted: %s", self.attempts, reason)
+        elif reason != self._skip_reason:
+            log.warning("ticks still skipped, now because: %s", reason)
+        self._skip_reason = reason
+        now = time.monotonic()
         if self._skips_in_a_row == PULL_AFTER_SKIPS:
-            log.error("%d ticks in a row without trustworthy data: cancelling our resting quotes", PULL_AFTER_SKIPS)
+            log.error("%d ticks in a row without trustworthy data (%s): cancelling our resting quotes",
+                      PULL_AFTER_SKIPS, reason)
+            self._reminded_at, self._since_reminder = now, 0
             cancelled = await self.venue.cancel_all()
             log.info("cancelled %d keeper order(s) until data is back", cancelled)
+        elif self._skips_in_a_row > PULL_AFTER_SKIPS and now - self._reminded_at >= SKIP_REMINDER_S:
+            log.warning("still no trustworthy data: %d tick(s) skipped in the last %.0f s, %d in a row (%s)",
+                        self._since_reminder, now - self._reminded_at, self._skips_in_a_row, reason)
+            self._reminded_at, self._since_reminder = now, 0
+
+    def _data_back(self) -> None:
+        if self._skips_in_a_row >= PULL_AFTER_SKIPS:
+            log.warning("data is back after %d skipped tick(s); quoting again", self._skips_in_a_row)
+        self._skips_in_a_row, self._skip_reason, self._since_reminder = 0, "", 0

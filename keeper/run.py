@@ -177,20 +177,27 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     summary = report.summary()
     risk = loop.risk
     try:
-        writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "cancelled_on_shutdown": cancelled,
+        writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "skipped_reasons": dict(loop.skip_reasons),
+                       "cancelled_on_shutdown": cancelled,
                        "risk_state": risk.state, "risk_reason": risk.reason,
                        "max_drawdown_quote": risk.drawdown.max_drawdown, **summary})
     except ArchiveError as exc:  # the disk that halted the run: the summary below is all there is
         print(f"keeper: summary.json not written: {exc}", file=sys.stderr)
     text = format_summary(summary)
     log.info("summary after %d ticks:\n%s", loop.ticks, text)
-    skipped = f" ({loop.skipped} more skipped: data unavailable)" if loop.skipped else ""
+    skipped = f" ({loop.skipped} more skipped, nothing quoted)" if loop.skipped else ""
     print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}{skipped}; "
           f"{cancelled} keeper order(s) cancelled on shutdown.")
+    for reason, count in loop.skip_reasons.most_common():
+        print(f"  skipped {count}x: {reason}")
     print(text)
     print(f"\nsession: {writer.path}")
     print(f"replay:  {invocation()} replay {writer.path}")
     if risk.state == HALTED:
         print(f"halted by the risk gate: {risk.reason}", file=sys.stderr)
         return 3
+    if loop.skipped and not loop.ticks:
+        reason = loop.skip_reasons.most_common(1)[0][0]
+        print(f"keeper: error: no tick could be quoted in {loop.skipped} attempt(s): {reason}", file=sys.stderr)
+        return 4
     return 0
