@@ -95,14 +95,24 @@ async def drive(loop: Loop, ticks: int | None) -> int:
 
 
 async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int, risk: RiskConfig):
-    """The local market, or a live Drift deployment (localnet, devnet, mainnet, an RPC URL)."""
+    """The local market, or a live Drift deployment (localnet, devnet, mainnet, an RPC URL).
+    The risk file's markets are checked against the venue's before anything is sent."""
+    where = f"risk file {args.risk}"
     if args.network == "local":
         from keeper.venues.local import LocalVenue
+        from keeper.venues.local.specs import names
 
+        risk.check_markets(names(), where)
         return LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL)
     from keeper.venues.drift.connect import open_drift_venue
 
-    return await open_drift_venue(args, markets, float(risk.account.max_tx_per_s))
+    venue = await open_drift_venue(args, markets, float(risk.account.max_tx_per_s))
+    try:
+        risk.check_markets(venue.deployment.available, where)
+    except UserError:
+        await venue.close()
+        raise
+    return venue
 
 
 async def session(args, strategy, markets: list[str], seed, price_path, interval_ms: int, argv: list[str],

@@ -128,3 +128,27 @@ def test_keeper_run_with_a_fuzzed_risk_file_never_tracebacks(data, capsys):
 def test_defaults_are_the_documented_ones():
     config = from_dict({})
     assert config.defaults == MarketLimits() and config.account == AccountLimits()
+
+
+KNOWN = ("BTC-PERP", "ETH-PERP", "SOL", "SOL-PERP")
+
+
+@fuzz(300)
+@given(name=st.one_of(st.sampled_from(KNOWN), st.sampled_from(["sol-perp", "SOL_PERP", "SOLPERP", "Sol-Perp", ""]),
+                      st.text(max_size=12)))
+@example(name="sol-perp")
+@example(name="line\nbreak")
+def test_a_limit_for_an_unknown_market_is_refused_naming_it(name):
+    """A misspelt market would leave the real one on the defaults: only known names pass."""
+    config = from_dict({"markets": {name: {"max_position_usd": 1000}}})
+    if name in KNOWN:
+        config.check_markets(KNOWN)
+        return
+    try:
+        config.check_markets(KNOWN, "risk file r.toml")
+    except UserError as exc:
+        text = str(exc)
+        assert "\n" not in text and text.startswith("risk file r.toml: [markets.")
+        assert "no market named" in text and "valid: BTC-PERP, ETH-PERP, SOL, SOL-PERP" in text
+    else:
+        raise AssertionError(f"{name!r} was accepted")

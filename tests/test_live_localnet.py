@@ -68,6 +68,18 @@ def test_dry_run_sends_nothing(chain):
     assert executions and all(not o.ok and o.error.startswith("dry_run") for e in executions for o in e.outcomes)
 
 
+def test_a_risk_limit_for_a_market_the_deployment_lacks_is_refused_before_anything_is_sent(chain):
+    risk = chain.home / "typo.toml"
+    risk.write_text('[markets."sol-perp"]\nmax_position_usd = 1000\n')
+    before = chain.signatures()
+    result = subprocess.run(chain.run_args("--risk", str(risk), "--ticks", "3"), cwd=chain.home,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "[markets.'sol-perp']: no market named 'sol-perp' (did you mean SOL-PERP?)" in result.stderr
+    assert chain.signatures() == before
+
+
 def test_status_shows_the_user(chain):
     result = subprocess.run([*KEEPER, "status", *chain.live, "--archive-dir", "sessions"], cwd=chain.home,
                             capture_output=True, text=True, timeout=120)

@@ -9,6 +9,7 @@ import pytest
 from keeper.errors import UserError
 from keeper.model import BASE_PRECISION, PRICE_PRECISION, QUOTE_PRECISION, Intent, Position, UserState
 from keeper.risk import ACTIVE, HALTED, REDUCING, AccountLimits, MarketLimits, RiskConfig, RiskGate, from_dict, load
+from keeper.venues.local.specs import names
 from tests.conftest import KEEPER, market, snapshot
 
 ORACLE = 85 * PRICE_PRECISION
@@ -152,7 +153,12 @@ def test_risk_file_is_read_in_human_units(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("[defaults]\nmax_order_usd = -1\n", "at defaults.max_order_usd: -1 is less than or equal to the minimum of 0"),
-    ("[account]\nmax_levrage = 2\n", "Additional properties are not allowed ('max_levrage' was unexpected)"),
+    ("[account]\nmax_levrage = 2\n", "at account: no key named 'max_levrage' (did you mean max_leverage?); valid: "),
+    ("[default]\nmax_order_usd = 1\n",
+     "at the top level: no section named 'default' (did you mean defaults?); valid: account, defaults, markets"),
+    ('[markets."SOL-PERP"]\nmax_ordr_usd = 1\n', "at markets.SOL-PERP: no key named 'max_ordr_usd' (did you mean max_order_usd?)"),
+    ('[markets."sol-perp"]\nmax_position_usd = 1000\n',
+     "[markets.'sol-perp']: no market named 'sol-perp' (did you mean SOL-PERP?); valid: BTC-PERP, ETH-PERP, SOL, SOL-PERP"),
     ("[account]\nsoft_drawdown_pct = 30\nhard_drawdown_pct = 20\n", "soft_drawdown_pct (30) must be below hard_drawdown_pct (20)"),
     ("[defaults\n", "not valid TOML"),
     ('[markets."SOL-PERP"]\nband_bps = 1.5\n', "at markets.SOL-PERP.band_bps: 1.5 is not of type 'integer'"),
@@ -161,8 +167,9 @@ def test_bad_risk_file_is_one_line(tmp_path, text, message):
     path = tmp_path / "risk.toml"
     path.write_text(text)
     with pytest.raises(UserError, match=None) as caught:
-        load(str(path))
+        load(str(path)).check_markets(names())
     assert message in str(caught.value) and "\n" not in str(caught.value)
     result = subprocess.run([*KEEPER, "run", "--risk", str(path), "--ticks", "1", "--fast"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert not (tmp_path / "data").exists(), "refused before a session was opened"

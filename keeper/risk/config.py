@@ -17,7 +17,7 @@ from typing import Optional
 
 from jsonschema import Draft202012Validator
 
-from keeper.errors import UserError
+from keeper.errors import UserError, unknown
 from keeper.model import QUOTE_PRECISION
 
 SCHEMA = json.loads((Path(__file__).parent / "risk.schema.json").read_text())
@@ -67,6 +67,13 @@ class RiskConfig:
     def limits(self, market: str) -> MarketLimits:
         return self.markets.get(market, self.defaults)
 
+    def check_markets(self, known, where: str = "risk config") -> None:
+        """A limit for a market the venue doesn't have is a typo that would leave the real
+        market on the defaults: refuse it, naming the valid names."""
+        for name in self.markets:
+            if name not in known:
+                raise UserError(f"{where}: [markets.{name!r}]: {unknown('market', name, known)}")
+
 
 def _quote(usd) -> int:
     return int(Decimal(str(usd)) * QUOTE_PRECISION)
@@ -106,6 +113,11 @@ def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
     if errors:
         e = errors[0]
         at = _path(e.absolute_path) or "the top level"
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict):  # a misspelt key or section
+            valid = e.schema.get("properties", {})
+            extra = next(k for k in e.instance if k not in valid)
+            what = "section" if not e.absolute_path else "key"
+            raise UserError(f"{where}: at {at}: {unknown(what, extra, valid)}")
         raise UserError(f"{where}: at {at}: {e.message}")
     defaults = _apply(MarketLimits(), _MARKET, data.get("defaults", {}))
     markets = {name: _apply(defaults, _MARKET, values) for name, values in data.get("markets", {}).items()}

@@ -21,7 +21,7 @@ from solana.rpc.types import MemcmpOpts
 from solders.pubkey import Pubkey
 
 from keeper.drift_idl import decode, discriminator
-from keeper.errors import UserError
+from keeper.errors import UserError, unknown as unknown_name
 from keeper.model import MarketSpec
 from keeper.venues.drift.accounts import fee_tier, market_name, perp_spec, spot_spec
 from keeper.venues.drift.sender import is_parser_panic
@@ -73,6 +73,7 @@ class Deployment:
     markets: dict[str, DriftMarket]  # the chosen ones, by name
     quote: DriftMarket  # USDC spot, always loaded
     usdc_mint: Pubkey
+    available: tuple[str, ...] = ()  # every market name the deployment has
 
     def by_index(self) -> dict[tuple[str, int], str]:
         return {(m.spec.kind, m.spec.market_index): name for name, m in self.markets.items()}
@@ -134,8 +135,7 @@ async def _load_deployment(connection: AsyncClient, network: Network, names: lis
         available = [market_name(a) for a in perps + spots]
         unknown = [n for n in names if n not in available]
     if unknown:
-        listing = " ".join(f"no market named {', '.join(unknown)}; it has: {', '.join(available)}".split())
-        raise UserError(f"{network.name}: {listing[:400]}")
+        raise UserError(f"{network.name}: {unknown_name('market', unknown[0], available)}")
 
     markets: dict[str, DriftMarket] = {}
     for account in perps:
@@ -149,4 +149,4 @@ async def _load_deployment(connection: AsyncClient, network: Network, names: lis
     if quote is None:
         raise UserError(f"{network.name}: the Drift deployment has no quote spot market (index 0)")
     quote_account = next(a for a in spots if a.market_index == QUOTE_SPOT_INDEX)
-    return Deployment(network, {n: markets[n] for n in names}, quote, quote_account.mint)
+    return Deployment(network, {n: markets[n] for n in names}, quote, quote_account.mint, tuple(available))
