@@ -116,7 +116,7 @@ def bench_stream(name: str, folder: Path, repeat: int, hbt: str | None) -> None:
     if hbt:
         hbt_fills, hbt_note = run_json([hbt, str(PERF / "hbt_baseline.py"), str(prefix) + ".npz"])["fills"], "run beside"
     else:
-        hbt_fills, hbt_note = README_FIGURES[name][0], "NOT RUN (hftbacktest not importable), README figure"
+        hbt_fills, hbt_note = README_FIGURES[name][0], "NOT RUN: hftbacktest is not importable; the README figure"
 
     best: dict[str, float] = {}
     fills: dict[str, int] = {}
@@ -127,7 +127,7 @@ def bench_stream(name: str, folder: Path, repeat: int, hbt: str | None) -> None:
             best[model] = min(best.get(model, math.inf), time.perf_counter() - start)
     ten_lots = reference_maker(ticks, meta, DEFAULT_QUEUE_MODEL, qty_lots=10)
 
-    print(f"\nstream {name}: gen_stream.py -T 3600 --seed 42 {' '.join(STREAMS[name])} "
+    print(f"\nstream {name}: gen_stream.py {' '.join(['-T', '3600', '--seed', '42', *STREAMS[name]])} "
           f"(tick {meta['tick']}, lot {meta['lot']}, {meta['n_trades']} trades), h = 5 bp, latency 1 slot")
     print(f"  hftbacktest RiskAdverseQueueModel: {hbt_fills} fills ({hbt_note})")
     print(f"  py_reference.py naive rule:        {naive_ref['fills']} fills (run beside, {naive_ref['ticks_per_s']:,.0f} ticks/s incl. json)")
@@ -138,6 +138,8 @@ def bench_stream(name: str, folder: Path, repeat: int, hbt: str | None) -> None:
               f"{len(ticks) / best[model]:>9,.0f} {best[model] / best['naive']:>12.2f}")
     print(f"  {DEFAULT_QUEUE_MODEL}, 10-lot quotes with partial fills (limit 100 lots): {ten_lots / lot:g} lots "
           f"= {ten_lots / lot / 10:g} ten-lot quotes")
+    print("  prob and l3_fifo can only match risk_averse here: each quote lives one interval, so the one level change "
+          "it sees comes after its trades, and the stream has no L3")
     default_gap = fills[DEFAULT_QUEUE_MODEL] / lot / hbt_fills - 1
     naive_gap = fills["naive"] / lot / naive_ref["fills"] - 1
     print(f"  targets: {DEFAULT_QUEUE_MODEL} within 15% of hftbacktest: {default_gap:+.1%} "

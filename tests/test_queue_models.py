@@ -124,6 +124,7 @@ def test_an_archived_l3_seats_us_behind_the_orders_resting_there():
           BookOrder("ask", BID, 99 * LOT, "carol", 2))
     order = resting(at=book(100, l3=l3))  # the L2 shows 100 at our price, the L3 orders there hold 70
     assert order.queue_ahead == 70 * LOT
+    assert resting(at=book(100, l3=l3[2:])).queue_ahead == 0  # an L3 with nobody at our price: nobody ahead
 
 
 # naive --------------------------------------------------------------------------------------

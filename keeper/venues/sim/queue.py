@@ -54,8 +54,9 @@ class QueuePosition:
 
 
 def resting_ahead(level_size: int, orders: Optional[Sequence[BookOrder]]) -> int:
-    """What rests at our price before our order lands: the L3 orders there, else the L2 size."""
-    return sum(o.size for o in orders) if orders else level_size
+    """What rests at our price before our order lands: the L3 orders there where the archive
+    has an L3 (none there means nobody is queued, whatever the L2 shows), else the L2 size."""
+    return level_size if orders is None else sum(o.size for o in orders)
 
 
 class QueueModel(Protocol):
@@ -119,7 +120,7 @@ class L3FifoQueue(RiskAverseQueue):
     name = "l3_fifo"
 
     def new_order(self, level_size, orders):
-        if not orders:
+        if orders is None:
             return QueuePosition(level_size)
         return QueuePosition(resting_ahead(level_size, orders), ahead_ids=frozenset((o.user, o.order_id) for o in orders))
 
