@@ -1,0 +1,105 @@
+"""One of our resting orders against archived flow: latency, queue position, fills.
+
+The what-if replay holds a RestingFill per resting order and advances it once per
+snapshot with that snapshot's book and the trades printed since the previous one; it
+returns the base filled. The queue rule is a QueueModel (keeper.venues.sim.queue); what
+is the same under every model lives here:
+- latency: an order placed at clock k lands at k + latency_slots and is touched only by
+  flow stamped at or after that. Until it lands, everything resting at its price is ahead
+  of it, so its queue is re-seated from each book it has not landed in yet. The flow a
+  snapshot carries happened before the strategy saw it, so with one snapshot per slot
+  latency 0 and 1 both fill from the next snapshot's flow on;
+- a trade through our price, or a book whose other side reached our price, proves our
+  level was consumed: the rest of the order fills, whatever the model;
+- a trade at our price goes through the queue model, and fills us what passed the queue
+  ahead (a partial fill when that is less than the order);
+- trades whose taker sat on our side (a buyer when we bid) never touch us.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from keeper.errors import UserError
+from keeper.model import Book, BookOrder, Level, Side, Trade
+from keeper.venues.sim.queue import QueueModel
+
+DEFAULT_LATENCY_SLOTS = 1
+
+
+def check_latency_slots(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UserError(f"--latency-slots must be a whole number of slots, 0 or more; got {value!r}")
+    return value
+
+
+def level_size(levels: tuple[Level, ...], price: int, side: Side) -> Optional[int]:
+    """Size displayed at `price` on one side (best first): 0 where the book shows nothing
+    there, None where the price lies beyond the displayed depth (or the side is empty)."""
+    for level in levels:
+        if level.price == price:
+            return level.size
+        if (level.price < price) if side == "bid" else (level.price > price):
+            return 0
+    return None
+
+
+def level_orders(book: Book, side: Side, price: int) -> Optional[tuple[BookOrder, ...]]:
+    """The archived L3 orders at `price` in queue order, or None where there is no L3."""
+    if book.l3 is None:
+        return None
+    return tuple(o for o in book.l3 if o.side == side and o.price == price)
+
+
+class RestingFill:
+    __slots__ = ("model", "side", "price", "remaining", "active_from", "queue", "level")
+
+    def __init__(self, model: QueueModel, side: Side, price: int, size: int, placed_at: int,
+                 latency_slots: int, book: Book) -> None:
+        self.model = model
+        self.side = side
+        self.price = price
+        self.remaining = size
+        self.active_from = placed_at + check_latency_slots(latency_slots)
+        self._seat(book)
+
+    def _seat(self, book: Book) -> None:
+        size = level_size(book.bids if self.side == "bid" else book.asks, self.price, self.side)
+        self.level = size or 0
+        self.queue = self.model.new_order(self.level, level_orders(book, self.side, self.price))
+
+    @property
+    def queue_ahead(self) -> int:
+        return max(self.queue.ahead, 0)
+
+    def advance(self, clock: int, book: Book, trades: Iterable[Trade]) -> int:
+        """Feeds the trades printed up to `clock` (oldest first), then the book at `clock`;
+        returns the base filled and leaves `remaining` what is left."""
+        if self.remaining <= 0:
+            return 0
+        if clock < self.active_from:
+            self._seat(book)
+            return 0
+        bid = self.side == "bid"
+        price = self.price
+        filled = 0
+        for trade in trades:
+            if trade.taker_side == self.side:
+                continue
+            if (trade.price < price) if bid else (trade.price > price):
+                filled = self.remaining
+                break
+            if trade.price == price:
+                self.model.trade(self.queue, trade.size)
+                filled = min(self.remaining, filled + self.model.is_filled(self.queue))
+                if filled == self.remaining:
+                    break
+        other = book.best_ask if bid else book.best_bid
+        if other is not None and ((other <= price) if bid else (other >= price)):
+            filled = self.remaining
+        self.remaining -= filled
+        if self.remaining > 0:
+            size = level_size(book.bids if bid else book.asks, price, self.side)
+            if size is not None:
+                self.model.depth(self.queue, self.level, size, level_orders(book, self.side, price))
+                self.level = size
+        return filled
