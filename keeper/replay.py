@@ -44,7 +44,9 @@ def replay_command(args, raw_params: dict[str, str]) -> int:
     venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL))
     report = ReportObserver()
     risk = RiskGate(from_dict(manifest.get("risk", {}), f"{args.session}: manifest risk"))
-    loop = Loop(venue, strategy, risk, archive=None, observers=(report,), fast=True)
+    # The recorded TTL, so --verify makes the same refreshes; sessions before it had none.
+    loop = Loop(venue, strategy, risk, archive=None, observers=(report,), fast=True,
+                quote_ttl_s=manifest.get("quote_ttl_s"))
     asyncio.run(loop.run())
 
     summary = report.summary()
