@@ -70,6 +70,13 @@ def _interval(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return value
+
+
 def _quote_ttl(text: str) -> int:
     from keeper.reconcile import QUOTE_TTL_BOUNDS
 
@@ -104,6 +111,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (first market absolute, others relative)")
     run.add_argument("--archive-dir", default="data/archived", help="parent folder of the session folder (default data/archived)")
     run.add_argument("--risk", metavar="TOML", help="risk limits file (default: the built-in limits; see README)")
+    run.add_argument("--metrics-port", type=_port, metavar="PORT",
+                     help="serve Prometheus /metrics and a /health check on 127.0.0.1:PORT")
+    run.add_argument("--health-stale-after", type=_positive_float, metavar="SECONDS",
+                     help="/health turns 503 when no tick has completed for this long (default: 5 intervals, at least 30 s)")
 
     sub.add_parser("strategies", help="list the strategies, their descriptions and parameters")
 

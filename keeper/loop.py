@@ -35,6 +35,9 @@ SKIP_REMINDER_S = 60.0
 
 
 class Observer(Protocol):
+    """Told of every tick. It may also have on_skip(reason) for skipped ticks and
+    on_tick_seconds(seconds) for each tick's time from snapshot to executed plan."""
+
     def on_tick(self, snapshot: Snapshot, execution: Execution) -> None: ...
 
 
@@ -96,6 +99,7 @@ class Loop:
         if self.kill_file and os.path.exists(self.kill_file):
             self.risk.halt(f"kill switch: file {self.kill_file} exists")
         self._loading = asyncio.current_task()
+        started = time.monotonic()
         try:
             snapshot = await self.venue.snapshot()
         finally:
@@ -113,8 +117,11 @@ class Loop:
             if execution.risk_state != self.risk.state:
                 execution = dataclasses.replace(execution, risk_state=self.risk.state)
         self._record("write_execution", execution)
+        seconds = time.monotonic() - started
         for observer in self.observers:
             observer.on_tick(snapshot, execution)
+            if hasattr(observer, "on_tick_seconds"):
+                observer.on_tick_seconds(seconds)
         self.ticks += 1
         self._log_notes(plan.dropped)
         if self.risk.state == HALTED:  # this tick's plan cancelled our orders; the final cancel checks
@@ -186,6 +193,9 @@ class Loop:
         reason = str(why)
         self.skipped += 1
         self.skip_reasons[reason] += 1
+        for observer in self.observers:
+            if hasattr(observer, "on_skip"):
+                observer.on_skip(reason)
         self._skips_in_a_row += 1
         self._since_reminder += 1
         if reason != self._skip_reason and self._skips_in_a_row <= PULL_AFTER_SKIPS or self._skips_in_a_row == 1:

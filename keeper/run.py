@@ -115,12 +115,36 @@ async def open_venue(args, markets: list[str], seed: int, price_path, interval_m
     return venue
 
 
+def open_metrics(args, report):
+    """`--metrics-port`: Prometheus metrics and /health, served while the loop runs; opened
+    before the venue, so a busy port is refused before anything connects."""
+    if not args.metrics_port:
+        return None
+    from keeper.ops.metrics import MetricsServer
+
+    try:
+        stale_after = args.health_stale_after or max(30.0, 5 * args.interval)
+        return MetricsServer(report, args.metrics_port, stale_after_s=stale_after)
+    except OSError as exc:
+        raise UserError(f"--metrics-port {args.metrics_port}: cannot listen on 127.0.0.1 "
+                        f"({exc.strerror or exc})") from None
+
+
 async def session(args, strategy, markets: list[str], seed, price_path, interval_ms: int, argv: list[str],
                   interactive: bool, risk_settings: dict, risk_config: RiskConfig):
     from keeper.archive.writer import SessionWriter
     from keeper.ui.live import make_views
 
-    venue = await open_venue(args, markets, seed, price_path, interval_ms, risk_config)
+    report = ReportObserver()
+    metrics = open_metrics(args, report)
+    try:
+        venue = await open_venue(args, markets, seed, price_path, interval_ms, risk_config)
+    except BaseException:
+        if metrics:
+            metrics.close()
+        raise
+    if metrics and getattr(venue, "sender", None) is not None:  # the live venue: transaction landing times
+        venue.sender.on_landing = metrics.on_landing
     local = args.network == "local"
     manifest = {
         "network": args.network,
@@ -145,19 +169,23 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         writer = SessionWriter.create(args.archive_dir, manifest)
     except BaseException:
         await venue.close()
+        if metrics:
+            metrics.close()
         raise
     setup_logging(writer.path, interactive)
     log.info("session %s: strategy %s %s on %s, %s", writer.path, strategy.name, manifest["params"], ",".join(markets),
              f"seed {seed}" if local else f"network {args.network}")
-    report = ReportObserver()
     views = make_views(interactive, report, strategy.name, fast=args.fast)
     risk = RiskGate(risk_config)
-    loop = Loop(venue, strategy, risk, writer, (report, *views), interval_s=args.interval, fast=args.fast,
+    observers = (report, *([metrics] if metrics else []), *views)
+    loop = Loop(venue, strategy, risk, writer, observers, interval_s=args.interval, fast=args.fast,
                 kill_file=risk.config.account.kill_file, quote_ttl_s=args.quote_ttl)
     try:
         with contextlib.ExitStack() as stack:
             for view in views:
                 stack.enter_context(view)
+            if metrics:
+                stack.callback(metrics.close, writer.path)
             cancelled = await drive(loop, args.ticks)
     finally:
         try:

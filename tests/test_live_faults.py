@@ -33,9 +33,9 @@ async def _wait_for(proxy: FaultyRpc, method: str, after: int, child, seconds: f
     raise AssertionError(f"the keeper never called {method}")
 
 
-async def _keeper(chain, proxy, subscription: str = "polling"):
+async def _keeper(chain, proxy, subscription: str = "polling", *extra: str):
     # polling keeps every read on HTTP, where the proxy's plans apply
-    args = chain.run_args("--subscription", subscription, url=proxy.url)
+    args = chain.run_args("--subscription", subscription, *extra, url=proxy.url)
     return await asyncio.create_subprocess_exec(*args, cwd=chain.home, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
 
@@ -200,4 +200,45 @@ async def test_a_node_serving_a_stale_oracle_pulls_the_quotes_until_it_catches_u
         assert not [o for o in snapshot.user.open_orders if o.user_order_id]
     fresh_after = [s for s in snapshots[snapshots.index(stale[-1]) + 1:] if s.user.open_orders]
     assert fresh_after, "quoting resumed"
+    tally.orders_left(chain.open_orders())
+
+
+@pytest.mark.fault("rpc", run=True)
+async def test_health_turns_503_while_the_loop_is_stuck_on_a_slow_rpc_and_recovers(chain, tally):
+    """The node holds every getMultipleAccounts for 8 s: the tick waiting on its snapshot can't
+    finish, so /health (served from its own thread) says the loop is stuck, then ok once the
+    node answers again."""
+    import httpx
+
+    from tests.test_ops_metrics import free_port
+
+    port = free_port()
+    health = f"http://127.0.0.1:{port}/health"
+
+    async def status():
+        try:
+            async with httpx.AsyncClient() as client:
+                reply = await client.get(health, timeout=5)
+            return reply.status_code, reply.text
+        except httpx.HTTPError:
+            return None, ""
+
+    async def until(code: int, seconds: float = 60):
+        for _ in range(int(seconds * 10)):
+            got = await status()
+            if got[0] == code:
+                return got
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"/health never answered {code} (last: {got})")
+
+    async with FaultyRpc(chain.url) as proxy:
+        child = await _keeper(chain, proxy, "polling", "--metrics-port", str(port), "--health-stale-after", "2")
+        await _wait_for(proxy, "sendTransaction", 0, child)  # quoting
+        assert (await until(200))[1] == "ok\n"
+        proxy.plan("getMultipleAccounts", [Delay(8)] * 6)
+        code, reason = await until(503)
+        assert reason.startswith("stuck: the loop has not completed a tick for"), reason
+        await until(200)  # the node answers again, ticks complete
+        out, err = await _stop(child)
+    tally.archive(chain.last_session())
     tally.orders_left(chain.open_orders())

@@ -42,6 +42,10 @@ class SteadyLoader(BulkAccountLoader):
                 await self.load()
                 failures = 0
             except Exception as exc:  # any answer at all must not end the polling
+                # ...but a cancel must: the HTTP client can turn a cancel that lands mid-request
+                # into a ReadError, and a loop that swallowed it would keep the process alive.
+                if asyncio.current_task().cancelling():
+                    raise asyncio.CancelledError from exc
                 failures += 1
                 if failures == 1:
                     log.warning("driftpy account polling failed (%s: %s); retrying", type(exc).__name__, str(exc)[:120])

@@ -17,7 +17,7 @@ import enum
 import logging
 import random
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import httpx
 import orjson
@@ -266,6 +266,7 @@ class TxSender:
         self.connection = connection
         self.payer = payer  # solders prints a Keypair's secret as its repr/str: format payer.pubkey() only
         self.config = config
+        self.on_landing: Optional[Callable[[float], None]] = None  # told each confirmed send's seconds to land
         self.last_fee = 0
         self._next_send = 0.0  # event-loop time before which no new transaction goes out
 
@@ -307,7 +308,11 @@ class TxSender:
         flight = _Flight(bytes(tx), tx.signatures[0], blockhash[1], price)
         if config.dry_run:
             return self._done(what, await self._simulate(tx, flight, what, deadline))
-        return self._done(what, await self._see_through(flight, what, deadline))
+        sending = loop.time()
+        sent = await self._see_through(flight, what, deadline)
+        if sent.ok and self.on_landing is not None:
+            self.on_landing(loop.time() - sending)
+        return self._done(what, sent)
 
     async def _rate_limit(self) -> None:
         """At most max_tx_per_s new transactions: a strategy or plan gone wrong can't flood the
