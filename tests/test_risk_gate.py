@@ -85,10 +85,45 @@ def test_low_free_collateral_stops_new_exposure():
 
 
 def test_leverage_cap_counts_gross_exposure_against_equity():
-    g = gate(max_leverage_pct=100)  # 1x on $1,000 of equity
+    # 1x on $1,000 of equity; a large drawdown budget keeps the drawdown cover out of this test
+    g = gate(max_leverage_pct=100, budget_quote=10**6 * QUOTE_PRECISION)
     kept, notes = g.check([bid(20 * SOL)], snap(equity=1_000 * QUOTE_PRECISION))
     assert [i.size for i in kept] == [11_760_000_000]  # $1,000 / $85 oracle
     assert notes[0].startswith("risk max_leverage")
+
+
+# -- the drawdown cover: the hard limit holds through one-tick jumps ----------------------------------
+def test_exposure_is_capped_by_what_is_left_of_the_hard_limit_over_the_jump_cover():
+    g = gate(hard_drawdown_pct=20, soft_drawdown_pct=10, jump_cover_down_pct=100, jump_cover_up_pct=200)
+    start = snap(equity=10_000 * QUOTE_PRECISION)
+    g.check([], start)  # peak $10,000: $2,000 may be lost
+    kept, notes = g.check([bid(50 * SOL), ask(50 * SOL)], start)
+    # long: $2,000 / 100% at the $85 oracle = 23.52 SOL; short: $2,000 / 200% = 11.76 SOL
+    assert [(i.side, i.size) for i in kept] == [("bid", 23_520_000_000), ("ask", 11_760_000_000)]
+    assert all(n.startswith("risk drawdown_cover") for n in notes)
+    # $1,500 down from the peak: $500 left, so 5.88 SOL long at most
+    kept, _ = g.check([bid(50 * SOL)], snap(equity=8_500 * QUOTE_PRECISION))
+    assert [i.size for i in kept] == [5_880_000_000]
+
+
+def test_a_position_that_outgrew_the_cover_is_cut_with_a_reduce_only_order():
+    g = gate(hard_drawdown_pct=20, soft_drawdown_pct=10)
+    g.check([], snap(equity=10_000 * QUOTE_PRECISION))
+    # 20 SOL long ($1,700) with $1,800 lost: $200 left covers $200 of longs: 2.36 SOL
+    kept, notes = g.check([bid(SOL)], snap(position=20 * SOL, equity=8_200 * QUOTE_PRECISION))
+    (cut,) = kept
+    assert (cut.side, cut.reduce_only, cut.post_only) == ("ask", True, False)
+    assert cut.size == 17_650_000_000  # 17.65 SOL leaves 2.35 SOL: $199.75 long, inside the $200
+    assert cut.price == 84_575_000  # takes the book, at most reduce_cross_bps (50) under the oracle
+    assert any(n.startswith("risk drawdown_cover: SOL-PERP cut by 17650000000") for n in notes)
+    assert any("drawdown_cover: SOL-PERP bid" in n for n in notes)  # no new longs
+
+
+def test_with_the_breakers_off_there_is_no_cover():
+    g = gate(breakers=False)
+    g.check([], snap())
+    kept, _ = g.check([bid(20 * SOL)], snap(equity=8_200 * QUOTE_PRECISION))
+    assert [i.size for i in kept] == [20 * SOL]  # the cover would have allowed 2.35 SOL
 
 
 # -- breakers and states -------------------------------------------------------------------------

@@ -25,13 +25,14 @@ def test_crash_path_breakers_bound_the_drawdown(tmp_path, tally):
     code_on, on, session_on = crash_run(tmp_path, breakers=True)
     code_off, off, _ = crash_run(tmp_path, breakers=False)
     budget = 10_000 * 10**6
-    # on: the hard breaker (20%) closes the position by crossing the book, then halts
-    assert code_on == 3 and on["risk_state"] == "HALTED" and "hard drawdown breaker" in on["risk_reason"]
-    assert on["max_drawdown_quote"] <= budget * 21 // 100  # 20%, plus the closing order's slippage
+    # on: the drawdown cover shrinks the position as the hard limit (20%) nears, so the limit holds
+    assert on["max_drawdown_quote"] <= budget * 20 // 100
+    assert code_on in (0, 3) and on["risk_state"] in ("ACTIVE", "HALTED")
     assert off["risk_state"] == "ACTIVE" and code_off == 0
     assert off["max_drawdown_quote"] > 2 * on["max_drawdown_quote"]
     states = [r.risk_state for r in tally.archive(session_on) if isinstance(r, Execution)]
-    assert states[0] == "ACTIVE" and "REDUCING" in states and states[-1] == "HALTED"
+    notes = [n for r in tally.archive(session_on) if isinstance(r, Execution) for n in r.plan.dropped]
+    assert any(n.startswith("risk drawdown_cover") for n in notes), "the cover bound on the way down"
     # a stateful gate still replays exactly: same snapshots, same limits, same plans
     verify = subprocess.run([*KEEPER, "replay", str(session_on), "--verify"], capture_output=True, text=True, timeout=300)
     assert f"reproduced {len(states)} of {len(states)} recorded plans" in verify.stdout, verify.stdout

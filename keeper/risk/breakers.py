@@ -35,3 +35,17 @@ class Drawdown:
         if self.drawdown * 100 >= self.account.soft_drawdown_pct * self.budget:
             return SOFT
         return NONE
+
+    def room(self) -> Optional[int]:
+        """Quote that can still be lost before the hard limit; None with the breakers off."""
+        if not self.account.breakers or self.peak is None:
+            return None
+        return max(0, self.account.hard_drawdown_pct * self.budget // 100 - self.drawdown)
+
+    def cover(self) -> Optional[tuple[int, int]]:
+        """(long, short): the most worst-case exposure, in quote at the oracle, that a one-tick
+        move of jump_cover_down_pct / jump_cover_up_pct can hit without crossing the hard limit."""
+        room = self.room()
+        if room is None:
+            return None
+        return (room * 100 // self.account.jump_cover_down_pct, room * 100 // self.account.jump_cover_up_pct)

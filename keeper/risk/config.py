@@ -53,6 +53,10 @@ class AccountLimits:
     soft_widen_bps: int = 10
     soft_size_pct: int = 50
     reduce_cross_bps: int = 50  # how far past the oracle a hard stop's closing order may trade
+    # The hard limit holds through one-tick oracle moves up to these (percent of price): worst-case
+    # long exposure x down% and short exposure x up% must fit in what is left of the hard limit.
+    jump_cover_down_pct: int = 100
+    jump_cover_up_pct: int = 200
     breakers: bool = True
     kill_file: str = "KILL"
     max_tx_per_s: Decimal = Decimal(5)

@@ -21,7 +21,8 @@ from keeper.model import BPS, Intent, Snapshot
 from keeper.risk.breakers import HARD, NONE, SOFT, Drawdown
 from keeper.risk.config import RiskConfig
 from keeper.risk.guards import stale_book, untrusted
-from keeper.risk.limits import apply_limits, fit
+from keeper.accounting import quote_value
+from keeper.risk.limits import apply_limits, fit, side_exposure
 
 log = logging.getLogger("keeper")
 
@@ -74,8 +75,10 @@ class RiskGate:
             if intents:
                 notes.append(f"risk soft breaker: quotes widened {account.soft_widen_bps} bps "
                              f"and cut to {account.soft_size_pct}%")
-        kept, limit_notes = apply_limits(intents, snapshot, self.config)
-        return kept, notes + limit_notes
+        cover = self.drawdown.cover()
+        trims, trim_notes = self._trim_to_cover(snapshot, cover, guarded)
+        kept, limit_notes = apply_limits(intents, snapshot, self.config, cover)
+        return trims + kept, notes + trim_notes + limit_notes
 
     def _breakers(self, snapshot: Snapshot) -> None:
         level = self.drawdown.update(snapshot.user.total_collateral)
@@ -107,6 +110,43 @@ class RiskGate:
             return [], notes
         notes += [f"risk {REDUCING}: {i.market} {i.side} dropped (reduce-only until flat)" for i in intents]
         return kept, notes
+
+    def _trim_to_cover(self, snapshot: Snapshot, cover, guarded: dict) -> tuple[list[Intent], list[str]]:
+        """The drawdown cover shrinks with what is left of the hard limit; a position that has
+        outgrown it is cut at once, with reduce-only orders that take the book, so that no
+        one-tick move within the cover can carry equity past the hard limit."""
+        if cover is None:
+            return [], []
+        exposure = side_exposure(snapshot)
+        cuts, notes = [], []
+        for side_index, (held, allowed) in enumerate(zip(exposure, cover)):
+            excess = held - allowed
+            if excess <= 0:
+                continue
+            # cut the largest positions first, each by what it takes to fit
+            positions = sorted(((quote_value(abs(p.base), snapshot.markets[n].oracle_price,
+                                              snapshot.markets[n].spec.base_precision), n, p)
+                                for n, p in snapshot.user.positions.items()
+                                if n in snapshot.markets and p.base and (p.base > 0) == (side_index == 0)),
+                               key=lambda row: (-row[0], row[1]))
+            for value, name, position in positions:
+                if excess <= 0:
+                    break
+                if name in guarded:
+                    continue
+                market = snapshot.markets[name]
+                spec = market.spec
+                base = min(abs(position.base), -(-excess * spec.base_precision // market.oracle_price))
+                base = -(-base // spec.step_size) * spec.step_size if spec.step_size else base  # up: fit for sure
+                size = fit(min(base, abs(position.base)), spec) or fit(abs(position.base), spec)
+                if not size:
+                    continue
+                side = "ask" if position.base > 0 else "bid"
+                cuts.append(Intent(name, side, size, price=self._crossing_price(market, side), post_only=False,
+                                   reduce_only=True))
+                excess -= quote_value(size, market.oracle_price, spec.base_precision)
+                notes.append(f"risk drawdown_cover: {name} cut by {size} to fit what is left of the hard limit")
+        return cuts, notes
 
     def _crossing_price(self, market, side: str) -> int:
         """A limit that takes the book to get out, but never further than reduce_cross_bps from

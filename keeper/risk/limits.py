@@ -24,7 +24,19 @@ def base_for(quote: int, price: int, spec: MarketSpec) -> int:
     return quote * spec.base_precision // price if price > 0 else 0
 
 
-def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig) -> tuple[list[Intent], list[str]]:
+def side_exposure(snapshot: Snapshot) -> tuple[int, int]:
+    """(long, short) position value in quote at the oracle, over every market."""
+    out = [0, 0]
+    for name, p in snapshot.user.positions.items():
+        if name in snapshot.markets and p.base:
+            market = snapshot.markets[name]
+            out[0 if p.base > 0 else 1] += quote_value(abs(p.base), market.oracle_price, market.spec.base_precision)
+    return out[0], out[1]
+
+
+def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
+                 cover: tuple[int, int] | None = None) -> tuple[list[Intent], list[str]]:
+    """`cover`: the drawdown cover, (long, short) worst-case quote exposure over all markets."""
     kept, notes = [], []
     account = config.account
     equity = snapshot.user.total_collateral
@@ -38,6 +50,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig) 
                    for name, e in exposure.items() if name in prices)
 
     oracles = {name: m.oracle_price for name, m in snapshot.markets.items()}
+    sides = list(side_exposure(snapshot))  # worst-case quote per side over all markets, as orders are kept
     for intent in intents:
         market = snapshot.markets[intent.market]
         spec, limits, oracle = market.spec, config.limits(intent.market), market.oracle_price
@@ -63,6 +76,8 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig) 
         other = gross(oracles) - quote_value(max(held), oracle, spec.base_precision)
         side_room = base_for(max(0, total_cap - other), oracle, spec) - held[side]
         room["max_total" if total_cap == account.max_total_quote else "max_leverage"] = side_room
+        if cover is not None:
+            room["drawdown_cover"] = base_for(max(0, cover[side] - sides[side]), oracle, spec)
         rule, allowed = min(room.items(), key=lambda kv: kv[1])
         size = intent.size if allowed >= intent.size else fit(max(0, allowed), spec)
         if size == 0:
@@ -72,6 +87,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig) 
             notes.append(f"risk {rule}: {label} trimmed from {intent.size} to {size}")
             intent = dataclasses.replace(intent, size=size)
         held[side] += size
+        sides[side] += quote_value(size, oracle, spec.base_precision)
         kept.append(intent)
     return kept, notes
 
