@@ -31,6 +31,7 @@ from keeper.localnet import oracle
 from keeper.localnet.instructions import TxFailed, send
 from keeper.localnet.program import DRIFT_PROGRAM_ID, PYTH_PROGRAM_ID
 from keeper.venues.local.specs import params, spec
+from keeper.venues.sim.liquidation import IF_LIQUIDATION_FEE, LIQUIDATOR_FEE
 
 
 PERPS = ("SOL-PERP", "BTC-PERP", "ETH-PERP")
@@ -300,7 +301,7 @@ def _write_perp(svm, ex: Exchange, m: Market, price: int, base_fee: int, slot: i
                  status=variant("MarketStatus", "Active"), contract_type=variant("ContractType", "Perpetual"),
                  contract_tier=variant("ContractTier", CONTRACT_TIER[m.name]),
                  margin_ratio_initial=s.margin_ratio_initial, margin_ratio_maintenance=s.margin_ratio_maintenance,
-                 liquidator_fee=7_500, if_liquidation_fee=12_500,  # mainnet's, LIQUIDATION_FEE_PRECISION 1e6
+                 liquidator_fee=LIQUIDATOR_FEE, if_liquidation_fee=IF_LIQUIDATION_FEE,  # mainnet's; the sim charges the same
                  unrealized_pnl_initial_asset_weight=0, unrealized_pnl_maintenance_asset_weight=SPOT_WEIGHT,
                  next_fill_record_id=1, next_funding_rate_record_id=1, next_curve_record_id=1,
                  # The program scales the state's tier-0 fee by (100 + fee_adjustment) / 100.
