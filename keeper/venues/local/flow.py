@@ -6,12 +6,14 @@ run depends only on its seed and price path, and adding a market leaves the othe
 One tick of `interval_ms`, in order:
 1. the clock moves: funding and interest accrue, expired orders drop;
 2. takers arrive against the book as it stands. An informed taker (a `toxicity` share of
-   them) knows the oracle at the end of the tick: it buys what is offered below that price
-   less the taker fee, or sells what is bid above it plus the fee, and does nothing when the
-   book offers no such edge. The others trade a random side, up to SLIPPAGE_PPM through the
-   oracle;
+   them) knows the oracle at the end of the tick: it buys everything offered below that price
+   less the taker fee, or sells everything bid above it plus the fee (an arbitrageur takes
+   all that pays, not a retail-sized clip), and does nothing when the book offers no such
+   edge. The others trade a random side and size, up to SLIPPAGE_PPM through the oracle;
 3. the oracle moves to the end of the tick; floating orders and the AMM follow it;
-4. background makers requote; arbitrageurs take resting orders the new AMM quote crosses;
+4. background makers requote; arbitrageurs take resting orders the new AMM quote crosses, and
+   any bid above the oracle (or offer below it) by more than the taker fee and ARB_EDGE_PPM,
+   the cost of hedging at the oracle on another venue;
 5. TWAPs and funding rates update; an account below maintenance margin is liquidated.
 """
 from __future__ import annotations
@@ -38,6 +40,7 @@ MS_PER_SLOT = 400
 # ahead of each oracle update. 0.3 was chosen on that ground, before any strategy was run.
 DEFAULT_TOXICITY = 0.3
 PPM = 1_000_000
+ARB_EDGE_PPM = 500  # 5 bps: what hedging the other leg elsewhere costs an arbitrageur
 
 
 class LocalFlow:
@@ -80,13 +83,14 @@ class LocalFlow:
         for name, takers in self.takers.items():
             for side, size, informed in takers.arrivals(dt):
                 if informed:
-                    self._informed(name, size, nxt[name])
+                    self._informed(name, nxt[name])
                 else:
                     self._uninformed(name, side, size)
         for name in self.takers:
             ex.set_oracle(name, nxt[name], slot)
             self.makers[name].requote(dt)
             ex.arbitrage(name)
+            self._arbitrage_oracle(name)
         ex.end_tick(dt)
 
     def _uninformed(self, name: str, side: str, size: int) -> None:
@@ -94,7 +98,16 @@ class LocalFlow:
         limit = o * (PPM + SLIPPAGE_PPM) // PPM if side == "bid" else o * (PPM - SLIPPAGE_PPM) // PPM
         self.exchange.take(name, side, size, limit)
 
-    def _informed(self, name: str, size: int, next_oracle: int) -> None:
+    def _arbitrage_oracle(self, name: str) -> None:
+        m = self.exchange.markets[name]
+        edge = m.spec.taker_fee * (PPM // FEE_DENOMINATOR) + ARB_EDGE_PPM
+        o = m.oracle
+        sell_above = -(-o * (PPM + edge) // PPM)
+        buy_below = o * (PPM - edge) // PPM
+        self._sweep(name, "ask", sell_above)
+        self._sweep(name, "bid", buy_below)
+
+    def _informed(self, name: str, next_oracle: int) -> None:
         m = self.exchange.markets[name]
         fee = max(m.spec.taker_fee, 0)
         if next_oracle > m.oracle:  # buy what is offered below the coming price, after the fee
@@ -105,9 +118,17 @@ class LocalFlow:
             side = "ask"
         else:
             return
-        best = m.best("ask" if side == "bid" else "bid")
-        if best is not None and (best < limit if side == "bid" else best > limit):
-            self.exchange.take(name, side, size, limit)
+        self._sweep(name, side, limit)
+
+    def _sweep(self, name: str, side: str, limit: int) -> None:
+        """Take everything the book offers at `limit` or better."""
+        m = self.exchange.markets[name]
+        while True:
+            best = m.best("ask" if side == "bid" else "bid")
+            if best is None or (best > limit if side == "bid" else best < limit):
+                return
+            if not self.exchange.take(name, side, 1 << 62, limit):
+                return
 
 
 def check_toxicity(toxicity: float) -> None:

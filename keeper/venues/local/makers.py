@@ -14,6 +14,10 @@ from keeper.venues.sim.book import Order
 from keeper.venues.sim.exchange import Exchange
 
 REQUOTE_PER_SECOND = 0.02  # fraction of the book's entries requoted each simulated second
+# A fixed-price entry is requoted at once when the oracle has moved this far from where it was
+# placed: makers watch the price, so their quotes do not go stale by more than a few seconds
+# of calm moves (SOL's real volatility is ~1 bp a second).
+STALE_PPM = 1_000
 
 
 class Makers:
@@ -24,6 +28,7 @@ class Makers:
             for side, ppm, steps, floating, post_only, maker in shape["orders"]
         ]
         self.live: list[Order | None] = [None] * len(self._entries)
+        self._anchor: list[int] = [0] * len(self._entries)  # the oracle each fixed-price entry was placed at
         self._ex, self._market = ex, market
         self._book = ex.markets[market].book
         self._rng, self._next_oid = rng, next_oid
@@ -37,6 +42,12 @@ class Makers:
         n = len(self._entries)
         if not n:
             return
+        oracle = self._book.oracle
+        for i, o in enumerate(self.live):
+            if o is not None and o.offset is None and abs(oracle - self._anchor[i]) * 1_000_000 > STALE_PPM * self._anchor[i]:
+                self._ex.withdraw(self._market, o)
+                self.live[i] = None
+                self._place(i)
         self._carry += n * REQUOTE_PER_SECOND * dt_ms / 1000
         k, self._carry = int(self._carry), self._carry - int(self._carry)
         for _ in range(k):
@@ -71,3 +82,4 @@ class Makers:
             return
         self._ex.rest(self._market, o)
         self.live[i] = o
+        self._anchor[i] = book.oracle
