@@ -3,7 +3,8 @@
 Collateral follows Drift's shape with USDC as the quote asset (asset and liability weight 1):
   total = USDC balance + per perp: PnL (realised + unrealised - fees + funding)
           + per spot: deposits x oracle x asset weight - borrows x oracle
-  requirement = per perp: worst-case |base incl. open orders| x oracle x margin ratio
+  requirement = $0.01 per open order (the program's OPEN_ORDER_MARGIN_REQUIREMENT)
+          + per perp: worst-case |base incl. open orders| x oracle x margin ratio
           + per spot: worst-case borrow x oracle x (liability weight - 1)
                       + open bids' notional x (1 - asset weight)   (quote turned into weighted tokens)
 Initial margin uses the initial ratio and asset weight, maintenance the maintenance ones.
@@ -19,10 +20,13 @@ from __future__ import annotations
 from typing import Optional
 
 from keeper.accounting import Ledger, quote_value
-from keeper.model import MARGIN_PRECISION, Fill, MarketSpec, Side
+from keeper.model import MARGIN_PRECISION, QUOTE_PRECISION, Fill, MarketSpec, Side
 from keeper.venues.sim.book import Order
 from keeper.venues.sim.fees import fee_for
 from keeper.venues.sim.interest import Accrual, SpotRates
+
+
+OPEN_ORDER_MARGIN = QUOTE_PRECISION // 100  # per open order; measured against the program (test_conformance)
 
 
 class Account:
@@ -117,7 +121,7 @@ class Account:
     def requirement(self, oracles: dict[str, int], extra: Optional[tuple[str, str, int]] = None,
                     maintenance: bool = False) -> int:
         """Margin requirement, optionally as if one more order (market, side, size) rested."""
-        req = 0
+        req = (len(self.orders) + (extra is not None)) * OPEN_ORDER_MARGIN
         for name, led in self.ledgers.items():
             spec = self.specs[name]
             bids, asks = self.open_bids[name], self.open_asks[name]

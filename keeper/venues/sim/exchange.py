@@ -88,11 +88,17 @@ class Exchange:
             return err, 0
         price = req.price if req.price is not None else m.book.floating_price(req.side, req.oracle_offset)
         post_only = req.post_only is not PostOnly.NONE
+        limit = req.price or 0
         if post_only:
-            crossing = rules.crosses_amm(req.side, price, m.vamm_top("bid"), m.vamm_top("ask"), m.spec.tick_size)
+            amm_bid, amm_ask, tick = m.vamm_top("bid"), m.vamm_top("ask"), m.spec.tick_size
+            crossing = rules.crosses_amm(req.side, price, amm_bid, amm_ask, tick)
             err, ok = rules.post_only_outcome(req.post_only, crossing)
             if err or not ok:
                 return err, 0
+            if req.post_only is PostOnly.SLIDE:  # a slid floating order becomes a fixed one
+                slid = rules.slid_price(req.side, price, amm_bid, amm_ask, tick)
+                if slid != price:
+                    price = limit = slid
         # Only an order that adds to the worst case is margin-checked (reduce-only or not).
         oracles = self.oracles()
         before = acct.requirement(oracles)
@@ -101,7 +107,8 @@ class Exchange:
             return E.INSUFFICIENT_COLLATERAL, 0
         if rules.expired(req.max_ts, self.now_s):
             return None, 0
-        o = Order(acct.new_order_id(), AUTHORITY, req.side, req.size, price=req.price or 0, offset=req.oracle_offset,
+        offset = None if post_only and limit != (req.price or 0) else req.oracle_offset
+        o = Order(acct.new_order_id(), AUTHORITY, req.side, req.size, price=limit, offset=offset,
                   uoid=req.user_order_id, post_only=post_only, reduce_only=req.reduce_only, max_ts=req.max_ts,
                   mine=True)
         if not post_only and m.crosses(req.side, price):
