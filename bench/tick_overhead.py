@@ -29,7 +29,7 @@ from keeper.report import ReportObserver  # noqa: E402
 from keeper.risk import RiskGate  # noqa: E402
 from keeper.venues.local import LocalVenue  # noqa: E402
 local_specs = importlib.import_module("keeper.venues.local.specs")  # the package re-exports a specs() function
-local_venue = importlib.import_module("keeper.venues.local.venue")
+sim_views = importlib.import_module("keeper.venues.sim.views")
 
 MARKETS = ["SOL-PERP", "BTC-PERP", "ETH-PERP"]
 
@@ -63,7 +63,7 @@ def full_books() -> None:
     """Every market shaped like the real SOL-PERP book, and snapshots with the whole book."""
     sol = local_specs.shapes()["SOL-PERP"]
     local_specs.shapes = lambda: {name: sol for name in MARKETS}
-    local_venue.BOOK_DEPTH = 10**9
+    sim_views.BOOK_DEPTH = 10**9
 
 
 def main() -> None:

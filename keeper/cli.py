@@ -63,6 +63,16 @@ def _fee(text: str):
 _positive_float = _non_negative(float, "a number")
 
 
+def _toxicity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text!r} must be from 0 to 1 (the share of informed takers)")
+    return value
+
+
 def _interval(text: str) -> float:
     value = _positive_float(text)
     if value > 86_400:
@@ -109,6 +119,8 @@ def parser() -> argparse.ArgumentParser:
                      help="every order expires this long after it is placed, and is refreshed before (5 to 3600, default 30)")
     run.add_argument("--seed", type=_positive_int, help="random seed of the local market (default: a fresh one, recorded)")
     run.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (first market absolute, others relative)")
+    run.add_argument("--toxicity", type=_toxicity, metavar="X",
+                     help="local market: share of takers who know the next oracle move, 0 to 1 (default 0.3, see README)")
     run.add_argument("--archive-dir", default="data/archived", help="parent folder of the session folder (default data/archived)")
     run.add_argument("--risk", metavar="TOML", help="risk limits file (default: the built-in limits; see README)")
     run.add_argument("--metrics-port", type=_port, metavar="PORT",

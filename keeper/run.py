@@ -94,6 +94,12 @@ async def drive(loop: Loop, ticks: int | None) -> int:
         await loop.venue.close()
 
 
+def toxicity_of(args) -> float:
+    from keeper.venues.local import DEFAULT_TOXICITY
+
+    return DEFAULT_TOXICITY if args.toxicity is None else args.toxicity
+
+
 async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int, risk: RiskConfig):
     """The local market, or a live Drift deployment (localnet, devnet, mainnet, an RPC URL).
     The risk file's markets are checked against the venue's before anything is sent."""
@@ -103,7 +109,8 @@ async def open_venue(args, markets: list[str], seed: int, price_path, interval_m
         from keeper.venues.local.specs import names
 
         risk.check_markets(names(), where)
-        return LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL)
+        return LocalVenue(markets, seed=seed, price_path=price_path, interval_ms=interval_ms, collateral=COLLATERAL,
+                          toxicity=toxicity_of(args))
     from keeper.venues.drift.connect import open_drift_venue
 
     venue = await open_drift_venue(args, markets, float(risk.account.max_tx_per_s))
@@ -161,6 +168,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
     }
     if local:
         manifest["collateral"] = COLLATERAL
+        manifest["toxicity"] = toxicity_of(args)
     if risk_settings:
         manifest["risk"] = risk_settings
     if getattr(venue, "user", None):
@@ -201,8 +209,8 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     markets = [m.strip() for m in args.markets.split(",") if m.strip()]
     if not markets:
         raise UserError("--markets needs at least one market name")
-    if args.network != "local" and (args.price_path or args.seed is not None or args.fast):
-        raise UserError("--price-path, --seed and --fast are for the local market; a live network has its own prices and clock")
+    if args.network != "local" and (args.price_path or args.seed is not None or args.fast or args.toxicity is not None):
+        raise UserError("--price-path, --seed, --fast and --toxicity are for the local market; a live network has its own prices, clock and flow")
     price_path = load_price_path(args.price_path) if args.price_path else None
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     strategy = choose_strategy(args.strategy, raw_params, interactive)

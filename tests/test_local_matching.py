@@ -21,8 +21,8 @@ async def place(v, snap, *intents, uoid=1):
 
 def quiet(v):
     """No random takers, so a test drives every fill itself."""
-    for m in v.exchange.markets.values():
-        m.takers.per_hour = 0
+    for t in v.flow.takers.values():
+        t.per_hour = 0
 
 
 async def test_sol_perp_book_has_real_depth_and_l2_matches_l3():
@@ -65,7 +65,7 @@ async def test_price_then_time_priority():
         Intent(SOL, "bid", BASE_PRECISION, price=top - 200),
     )
     better = (await place(v, snap, Intent(SOL, "bid", BASE_PRECISION, price=top), uoid=4))[0]
-    v.exchange._take(m, "ask", 2 * BASE_PRECISION)  # a taker sells 2 SOL
+    v.exchange.take(SOL, "ask", 2 * BASE_PRECISION, 1)  # a taker sells 2 SOL
     snap = await v.snapshot()
     fills = snap.user.fills
     assert [(f.order_id, f.price, f.size) for f in fills] == [(better, top, BASE_PRECISION), (first, top - 100, BASE_PRECISION)]
@@ -82,7 +82,7 @@ async def test_maker_fill_earns_rebate_taker_pays_fee():
     m = v.exchange.markets[SOL]
     px = m.best("ask") - 100
     await place(v, snap, Intent(SOL, "bid", 2 * BASE_PRECISION, price=px))
-    v.exchange._take(m, "ask", 2 * BASE_PRECISION)
+    v.exchange.take(SOL, "ask", 2 * BASE_PRECISION, 1)
     ask = m.best("ask")
     await place(v, snap, Intent(SOL, "bid", BASE_PRECISION, price=ask, post_only=False), uoid=2)
     snap = await v.snapshot()

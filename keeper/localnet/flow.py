@@ -174,7 +174,7 @@ class Flow:
         for i, kp in enumerate(self.makers):
             self._requote(i, kp, prices, report)
         for m in self.ex.perps():
-            for side, size in self._takers[m.name].arrivals(self.slot_ms):
+            for side, size, _informed in self._takers[m.name].arrivals(self.slot_ms):  # no toxicity here
                 self._take(m.name, side, size, prices[genesis.asset_of(m.name)], report)
         return report
 

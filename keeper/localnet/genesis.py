@@ -30,7 +30,9 @@ from keeper.drift_idl import as_fields, blank, decode, encode, ix, name_bytes, p
 from keeper.localnet import oracle
 from keeper.localnet.instructions import TxFailed, send
 from keeper.localnet.program import DRIFT_PROGRAM_ID, PYTH_PROGRAM_ID
+from keeper.venues.local.oracle import asset_of  # noqa: F401  (re-exported: the oracle a market or price key refers to)
 from keeper.venues.local.specs import params, spec
+from keeper.venues.sim.liquidation import IF_LIQUIDATION_FEE, LIQUIDATOR_FEE
 
 
 PERPS = ("SOL-PERP", "BTC-PERP", "ETH-PERP")
@@ -115,11 +117,6 @@ class Exchange:
 
     def usdc_account(self, owner: Pubkey) -> Pubkey:
         return get_associated_token_address(owner, self.usdc_mint)
-
-
-def asset_of(name: str) -> str:
-    """The oracle a market or price key refers to: "SOL-PERP" -> "SOL"."""
-    return name.removesuffix("-PERP")
 
 
 def reference_prices() -> dict[str, int]:
@@ -310,7 +307,7 @@ def _write_perp(svm, ex: Exchange, m: Market, price: int, base_fee: int, slot: i
                  status=variant("MarketStatus", "Active"), contract_type=variant("ContractType", "Perpetual"),
                  contract_tier=variant("ContractTier", CONTRACT_TIER[m.name]),
                  margin_ratio_initial=s.margin_ratio_initial, margin_ratio_maintenance=s.margin_ratio_maintenance,
-                 liquidator_fee=7_500, if_liquidation_fee=12_500,  # mainnet's, LIQUIDATION_FEE_PRECISION 1e6
+                 liquidator_fee=LIQUIDATOR_FEE, if_liquidation_fee=IF_LIQUIDATION_FEE,  # mainnet's; the sim charges the same
                  unrealized_pnl_initial_asset_weight=0, unrealized_pnl_maintenance_asset_weight=SPOT_WEIGHT,
                  next_fill_record_id=1, next_funding_rate_record_id=1, next_curve_record_id=1,
                  # The program scales the state's tier-0 fee by (100 + fee_adjustment) / 100.

@@ -14,10 +14,11 @@ from typing import Iterator, Optional
 
 from keeper.accounting import Ledger, quote_value
 from keeper.model import (
-    FEE_DENOMINATOR, MARGIN_PRECISION, Execution, Fill, MarketState, OpenOrder, Outcome, Plan, Snapshot, UserState,
+    MARGIN_PRECISION, Execution, Fill, MarketState, OpenOrder, Outcome, Plan, Snapshot, UserState,
 )
 from keeper.drift_errors import ORDER_NOT_FOUND, POST_ONLY_CROSS
 from keeper.venues.base import VenueExhausted
+from keeper.venues.sim.fees import fee_for
 
 
 
@@ -148,7 +149,7 @@ class ReplayVenue:
                     used[order.market] = used.get(order.market, 0) + size
                 if size <= 0:
                     continue
-                fee = -quote_value(size, price, market.spec.base_precision) * market.spec.maker_rebate // FEE_DENOMINATOR
+                fee = fee_for(size, price, market.spec, maker=True)
                 fill = Fill(order.market, side, price, size, fee, order.order_id, order.user_order_id, True, snap.ts)
                 self.ledgers[order.market].apply(fill)
                 fills.append(fill)

@@ -10,20 +10,28 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from keeper.venues.local.book import Order, OrderBook
+from keeper.venues.sim.book import Order
+from keeper.venues.sim.exchange import Exchange
 
 REQUOTE_PER_SECOND = 0.02  # fraction of the book's entries requoted each simulated second
+# A fixed-price entry is requoted at once when the oracle has moved this far from where it was
+# placed: makers watch the price, so their quotes do not go stale by more than a few seconds
+# of calm moves (SOL's real volatility is ~1 bp a second).
+STALE_PPM = 1_000
 
 
 class Makers:
-    def __init__(self, shape: dict, step_size: int, book: OrderBook, rng: random.Random,
-                 next_oid: Callable[[], int], crosses: Callable[[str, int], bool]):
+    def __init__(self, shape: dict, step_size: int, ex: Exchange, market: str, rng: random.Random,
+                 next_oid: Callable[[], int]):
         self._entries = [
             ("bid" if side == 0 else "ask", ppm, steps * step_size, bool(floating), bool(post_only), f"maker{maker}")
             for side, ppm, steps, floating, post_only, maker in shape["orders"]
         ]
         self.live: list[Order | None] = [None] * len(self._entries)
-        self._book, self._rng, self._next_oid, self._crosses = book, rng, next_oid, crosses
+        self._anchor: list[int] = [0] * len(self._entries)  # the oracle each fixed-price entry was placed at
+        self._ex, self._market = ex, market
+        self._book = ex.markets[market].book
+        self._rng, self._next_oid = rng, next_oid
         self._carry = 0.0
 
     def seed(self) -> None:
@@ -34,6 +42,12 @@ class Makers:
         n = len(self._entries)
         if not n:
             return
+        oracle = self._book.oracle
+        for i, o in enumerate(self.live):
+            if o is not None and o.offset is None and abs(oracle - self._anchor[i]) * 1_000_000 > STALE_PPM * self._anchor[i]:
+                self._ex.withdraw(self._market, o)
+                self.live[i] = None
+                self._place(i)
         self._carry += n * REQUOTE_PER_SECOND * dt_ms / 1000
         k, self._carry = int(self._carry), self._carry - int(self._carry)
         for _ in range(k):
@@ -42,14 +56,13 @@ class Makers:
             if old is not None:
                 if old.offset is not None and old.filled == 0:
                     continue  # an untouched floating order already follows the oracle
-                self._book.remove(old)
+                self._ex.withdraw(self._market, old)
                 self.live[i] = None
             self._place(i)
 
     def filled(self, o: Order) -> None:
-        """A background order was filled (fully: drop it; partially: it keeps resting)."""
+        """A background order was filled: fully, and the exchange took it off the book."""
         if o.remaining == 0:
-            self._book.remove(o)
             self.live[o.tag] = None
 
     def _place(self, i: int) -> None:
@@ -65,7 +78,8 @@ class Makers:
             price = max(t, scaled // t * t if side == "bid" else -(-scaled // t) * t)
             o = Order(self._next_oid(), user, side, size, price=price, post_only=post_only, tag=i)
         # Makers do not post through the market; such an entry waits for a later requote.
-        if self._crosses(side, price):
+        if self._ex.markets[self._market].crosses(side, price):
             return
-        book.add(o)
+        self._ex.rest(self._market, o)
         self.live[i] = o
+        self._anchor[i] = book.oracle

@@ -71,11 +71,16 @@ class RandomWalk:
         self._price = float(start_price)
         self._sigma2 = (annual_vol_bps / 10_000) ** 2 / _YEAR_MS
         self._rng = rng
+        self._at: Optional[tuple[int, int]] = None  # (ts, price) last given
 
     def advance(self, ts_ms: int, dt_ms: int) -> int:
+        # Markets that share an oracle share this walk: the same ts gives the same price.
+        if self._at is not None and self._at[0] == ts_ms:
+            return self._at[1]
         var = self._sigma2 * dt_ms
         self._price *= math.exp(self._rng.gauss(0.0, math.sqrt(var)) - var / 2)
-        return max(1, round(self._price))
+        self._at = (ts_ms, max(1, round(self._price)))
+        return self._at[1]
 
 
 class PathFollower:
@@ -95,17 +100,31 @@ class PathFollower:
         return max(1, self._start * self._px[i] // self._p0)
 
 
+def asset_of(name: str) -> str:
+    """The oracle a market prices with: SOL spot and SOL-PERP share SOL's, as on mainnet."""
+    return name.removesuffix("-PERP")
+
+
 def price_sources(names: list[str], seed: int, price_path: Optional[list[tuple[int, int]]]) -> dict:
     """One price source per market: a seeded walk at the market's real volatility, or the path.
 
     With a path, the first market follows its prices and the others its relative moves from
-    their own reference price, so one CSV drives a whole set of markets.
+    their own reference price, so one CSV drives a whole set of markets. Markets on the same
+    asset (SOL and SOL-PERP) get the same source object, so their oracles are one; they start
+    from the perp's reference price, the spot dump being from another year.
     """
-    sources = {}
+    sources: dict = {}
+    by_asset: dict = {}
     for i, name in enumerate(names):
-        params = S.params(name)
+        asset = asset_of(name)
+        if asset in by_asset:
+            sources[name] = by_asset[asset]
+            continue
+        perp = f"{asset}-PERP"
+        params = S.params(perp if perp in S.names() else name)
         if price_path:
-            sources[name] = PathFollower(price_path, price_path[0][1] if i == 0 else params.reference_price)
+            source = PathFollower(price_path, price_path[0][1] if i == 0 else params.reference_price)
         else:
-            sources[name] = RandomWalk(params.reference_price, params.annual_vol_bps, random.Random(f"{seed}/{name}/oracle"))
+            source = RandomWalk(params.reference_price, params.annual_vol_bps, random.Random(f"{seed}/{name}/oracle"))
+        sources[name] = by_asset[asset] = source
     return sources

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from keeper.errors import UserError
 from keeper.model import MarketSpec
+from keeper.venues.sim.interest import SpotRates
 
 _DIR = Path(__file__).resolve().parent
 _SPEC_FIELDS = MarketSpec.__slots__
@@ -65,3 +66,23 @@ def params(name: str) -> Params:
 
 def specs() -> dict[str, MarketSpec]:
     return {n: spec(n) for n in names()}
+
+
+@functools.cache
+def spot_rates() -> dict[str, SpotRates]:
+    """The borrow-rate curves of USDC and SOL, with each market's utilisation, from real
+    SpotMarket dumps in ../shared/data/real/drift_account_dumps.jsonl (SOL: the dump its spec
+    comes from, e0d87f0bf9523474; USDC: a3ed52653acbafbe). Utilisation is borrows over deposits,
+    each scaled by its cumulative interest."""
+    return {
+        "USDC": SpotRates(optimal_utilization=800_000, optimal_borrow_rate=85_000, max_borrow_rate=1_500_000,
+                          utilization=_utilization(75090460977343094, 13267987656, 137836323986761462, 11583068761),
+                          insurance_factor=50_000),
+        "SOL": SpotRates(optimal_utilization=800_000, optimal_borrow_rate=100_000, max_borrow_rate=1_500_000,
+                         utilization=_utilization(135734183536337, 11605890567, 246991204540850, 10620222934),
+                         insurance_factor=200_000),
+    }
+
+
+def _utilization(borrow: int, borrow_interest: int, deposit: int, deposit_interest: int) -> int:
+    return borrow * borrow_interest * 1_000_000 // (deposit * deposit_interest)

@@ -1,4 +1,7 @@
-"""The DLOB of one market: resting limit orders in price-time priority, and the sweep that matches them.
+"""The DLOB of one market: resting limit orders in price-time (FIFO) priority, and the sweep that matches them.
+
+An order added at a price joins the back of that price's queue: it fills only after every order
+resting there before it (`queue_ahead` says how much that is).
 
 Floating (oracle-offset) orders are kept sorted by offset rather than by price: the whole
 group moves with the oracle without re-sorting, and is merged with the fixed-price orders
@@ -104,6 +107,16 @@ class OrderBook:
                 group.sort(key=_seq)
             yield best, group
 
+    def queue_ahead(self, o: Order) -> int:
+        """Base resting at o's price that fills before o: everything placed there earlier."""
+        price = self.price_of(o)
+        for p, group in self.levels(o.side):
+            if p == price:
+                return sum(x.remaining for x in group if x.seq < o.seq)
+            if better(o.side, price, p):
+                break
+        return 0
+
     def orders(self) -> Iterator[Order]:
         for lists in (self._fixed, self._floating):
             for side in ("bid", "ask"):
@@ -115,53 +128,14 @@ def _seq(o: Order) -> int:
     return o.seq
 
 
-class Vamm:
-    """A perp's AMM quote: a ladder of levels around the oracle whose size grows with distance."""
-
-    LEVELS = 16
-
-    def __init__(self, tick: int, unit: int, step: int, base_spread: int, max_spread: int):
-        self.tick, self.unit, self.step = tick, unit, step
-        self.base_half, self.max_half = base_spread // 2, max(base_spread // 2, max_spread // 2)
-        self.bids: list[list[int]] = []  # [price, remaining] best first; refilled every tick
-        self.asks: list[list[int]] = []
-
-    def requote(self, oracle: int, vol_ppm: int) -> None:
-        # Drift widens the AMM spread with recent volatility, up to max_spread.
-        half = min(self.max_half, max(self.base_half, vol_ppm))
-        gap = max(self.base_half, 1)
-        t, u, s = self.tick, self.unit, self.step
-        self.bids = []
-        self.asks = []
-        for k in range(self.LEVELS):
-            d = half + k * gap
-            bid = oracle * (1_000_000 - d) // 1_000_000 // t * t
-            ask = -(-oracle * (1_000_000 + d) // 1_000_000 // t) * t
-            size = u * (k + 1) // s * s
-            if self.bids and bid >= self.bids[-1][0]:
-                bid = self.bids[-1][0] - t
-            if self.asks and ask <= self.asks[-1][0]:
-                ask = self.asks[-1][0] + t
-            if bid > 0:
-                self.bids.append([bid, size])
-            self.asks.append([ask, size])
-
-    def top(self, side: str) -> Optional[int]:
-        levels = self.bids if side == "bid" else self.asks
-        for price, size in levels:
-            if size > 0:
-                return price
-        return None
-
-
 # A match: (resting order or None for the vAMM, price, base)
 Match = tuple[Optional[Order], int, int]
 
 
-def sweep(book: OrderBook, vamm: Optional[Vamm], taker_side: str, size: int, limit: int,
+def sweep(book: OrderBook, vamm, taker_side: str, size: int, limit: int,
           skip_mine: bool = False, cap: Optional[Callable[[Order], int]] = None) -> list[Match]:
     """Match a taker against the best prices first: DLOB orders (time priority within a price), then
-    the vAMM at equal price. vAMM levels are consumed in place; DLOB orders are left for the caller
+    the vAMM (sim.amm.Vamm, or None) at equal price. vAMM levels are consumed in place; DLOB orders are left for the caller
     to fill (so the book is not mutated while walked). `cap` limits fills of our own resting orders
     (reduce-only)."""
     maker_side = "ask" if taker_side == "bid" else "bid"
