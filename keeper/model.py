@@ -167,6 +167,7 @@ class Fill:
     user_order_id: int
     maker: bool
     ts: int
+    fill_record_id: Optional[int] = None  # the print in the market's trades, where the venue records one
 
 
 @dataclass(frozen=True, slots=True)

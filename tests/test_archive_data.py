@@ -131,7 +131,7 @@ def snapshot(tick: int = 0) -> Snapshot:
         open_orders=open_orders,
         fills=(
             Fill("SOL-PERP", "ask", sol + 150_000, BASE_PRECISION // 10, fee=-3_001, order_id=502, user_order_id=2,
-                 maker=True, ts=ts - 400),
+                 maker=True, ts=ts - 400, fill_record_id=7_000 + tick),
             Fill("ETH-PERP", "bid", 3_401 * PRICE_PRECISION, BASE_PRECISION // 20, fee=170_050, order_id=499,
                  user_order_id=7, maker=False, ts=ts - 900),
         ),

@@ -123,5 +123,6 @@ def own_fill(trade: Trade, record, market: str, user: str, user_order_ids: dict[
         side, fee, order_id, maker = _side(record.taker_order_direction), trade.taker_fee or 0, record.taker_order_id, False
     else:
         return None
-    return Fill(market, side, trade.price, trade.size, fee, order_id, user_order_ids.get(order_id, 0), maker, trade.ts)
+    return Fill(market, side, trade.price, trade.size, fee, order_id, user_order_ids.get(order_id, 0), maker, trade.ts,
+                trade.fill_record_id)
 

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PAGE = 1_000  # getSignaturesForAddress's largest page
 MAX_BACKFILL = 20_000  # transactions one catch-up reads at most; past that the gap is logged as lost
 FETCHES = 8  # getTransaction calls in flight at once
+RECENT = 200  # signatures looked at to start reading just before the first snapshot's slot
 REMEMBER = 100_000  # signatures and fill ids kept to drop re-deliveries
 SUBSCRIBE_TIMEOUT_S = 10.0
 RETRY_S, MAX_RETRY_S = 1.0, 30.0
@@ -77,7 +78,7 @@ class Tape:
         self._pending: list[tuple[int, str, str, object]] = []  # (slot, kind, market, Trade | Fill | funding)
         self._user_order_ids: OrderedDict[int, int] = OrderedDict()  # order id -> keeper tag, from OrderRecords
         self._cursor: dict[Pubkey, Optional[Signature]] = {}  # per address, the newest signature read
-        self._started = False
+        self._started = self._drained = False
         self._accounted = -1  # our fills up to this slot were inferred instead: never add them again
         self._task: Optional[asyncio.Task] = None
         self._lock = asyncio.Lock()
@@ -85,14 +86,12 @@ class Tape:
         self._closed = False
 
     # -- what a snapshot takes --------------------------------------------------------------
-    async def drain(self, slot: int) -> Drained:
-        """The trades, fills and funding up to `slot` (the slot our User was read at)."""
-        if not self._started:
-            await self._start()
-            self._take(slot)  # what predates the session's first snapshot is not its to explain
-            return Drained(fills=[])
+    async def drain(self, user, slot: int) -> Drained:
+        """The trades, fills and funding up to our User `user`, as read at `slot`."""
         why = ""
         try:
+            if not self._started:
+                await self._start(slot)
             if self.subscription == "polling" or not self.live:
                 await self.catch_up(self.program)
             # A streamed fill of ours may still be on its way: fetch it by our user's signatures.
@@ -101,17 +100,19 @@ class Tape:
             why = self._describe(exc)
         out = Drained(why=why)
         fills: list[Fill] = []
-        for _, kind, market, item in self._take(slot):
+        for _, kind, market, item in self._take(user, slot):
             if kind == "trade":
                 out.trades.setdefault(market, []).append(item)
             elif kind == "fill":
-                fills.append(item)
+                fills.append(item[0])
             else:
                 out.funding[market] = out.funding.get(market, 0) + item
         if why:
             self._accounted = slot
-        else:
-            out.fills = fills
+        if not self._drained:  # the session's first view: what it holds already is not its to explain
+            self._drained = True
+            return Drained(fills=None if why else [], why=why)
+        out.fills = None if why else fills
         return out
 
     def note_orders(self, orders) -> None:
@@ -119,16 +120,30 @@ class Tape:
         for o in orders:
             self._user_order_ids.setdefault(o.order_id, o.user_order_id)
 
-    def _take(self, slot: int) -> list:
-        now = [p for p in self._pending if p[0] <= slot]
-        self._pending = [p for p in self._pending if p[0] > slot]
+    def _take(self, user, slot: int) -> list:
+        """What `user` (our User at `slot`) already shows. A slot is not atomic to every RPC (keeper
+        localnet reads mid-slot), so a fill of ours counts once our order shows it filled: its id
+        was handed out, and the order is gone or has filled at least the event's cumulative amount."""
+        filled = {o.order_id: o.base_asset_amount_filled for o in user.orders if o.base_asset_amount}
+        now, later = [], []
+        for p in self._pending:
+            if p[0] > slot:
+                later.append(p)
+            elif p[1] == "fill" and not (p[3][1] < user.next_order_id and filled.get(p[3][1], p[3][2]) >= p[3][2]):
+                later.append(p)
+            else:
+                now.append(p)
+        self._pending = later
         return now
 
-    async def _start(self) -> None:
+    async def _start(self, slot: int) -> None:
+        """Read from just before `slot`: what lands in it may come after our User was read."""
+        for address in (self.program, self._user_key):
+            recent = (await self.connection.get_signatures_for_address(address, limit=RECENT)).value
+            older = [s for s in recent if s.slot < slot]
+            start = older[0] if older else recent[-1] if recent else None
+            self._cursor[address] = start.signature if start else None
         self._started = True
-        for address in (self.program, self._user_key):  # read from here on
-            newest = await self.connection.get_signatures_for_address(address, limit=1)
-            self._cursor[address] = newest.value[0].signature if newest.value else None
         if self.subscription == "websocket":
             self._task = asyncio.ensure_future(self._stream())
 
@@ -173,8 +188,12 @@ class Tape:
             return
         if slot <= self._accounted:
             log.info("%s: a fill of ours at slot %d was inferred already; its late event is not added", spec.name, slot)
+            return
+        if trade.maker == self.user:
+            cumulative = record.maker_order_cumulative_base_asset_amount_filled
         else:
-            self._pending.append((slot, "fill", spec.name, ours))
+            cumulative = record.taker_order_cumulative_base_asset_amount_filled
+        self._pending.append((slot, "fill", spec.name, (ours, ours.order_id, cumulative)))
 
     async def catch_up(self, address: Pubkey) -> int:
         """Read every transaction naming `address` since the newest already read; how many were new."""
@@ -271,7 +290,7 @@ class Tape:
 
     def _describe(self, exc: Exception) -> str:
         # Provider URLs often carry an API key: keep them out of the log.
-        text = str(exc)
+        text = str(exc) or str(exc.__cause__ or exc.__context__ or "")  # solana-py wraps the HTTP error, wordless
         for url in (self.ws_url, self.connection._provider.endpoint_uri):
             text = text.replace(url, "<url>")
         return f"{type(exc).__name__}: {' '.join(text.split())[:160]}"

@@ -100,7 +100,7 @@ class DriftVenue:
         positions = self._positions(account, markets)
         ours = keeper_orders(orders)
         self.tape.note_orders(ours)
-        tape = await self.tape.drain(slot)  # after reading our User at `slot`: what moved it is in
+        tape = await self.tape.drain(account, slot)  # after reading our User: what moved it is in by now
         markets = {name: replace(m, trades=tuple(tape.trades.get(name, ()))) for name, m in markets.items()}
         fills = self._fills(tape, self._inferred_fills(ours, markets, ts), positions, markets)
         # driftpy's margin maths can hand back floats (a division inside); money stays integer here.
