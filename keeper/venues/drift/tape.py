@@ -34,6 +34,7 @@ from keeper.venues.drift.events import events, is_fill, market_of, own_fill, tra
 log = logging.getLogger(__name__)
 PAGE = 1_000  # getSignaturesForAddress's largest page
 MAX_BACKFILL = 20_000  # transactions one catch-up reads at most; past that the gap is logged as lost
+PER_DRAIN = 500  # transactions a snapshot reads by signature at most, so a long gap can't stall a tick
 FETCHES = 8  # getTransaction calls in flight at once
 RECENT = 200  # signatures looked at to start reading just before the first snapshot's slot
 REMEMBER = 100_000  # signatures and fill ids kept to drop re-deliveries
@@ -78,7 +79,7 @@ class Tape:
         self._pending: list[tuple[int, str, str, object]] = []  # (slot, kind, market, Trade | Fill | funding)
         self._user_order_ids: OrderedDict[int, int] = OrderedDict()  # order id -> keeper tag, from OrderRecords
         self._cursor: dict[Pubkey, Optional[Signature]] = {}  # per address, the newest signature read
-        self._started = self._drained = False
+        self._started = self._drained = False  # reading from a cursor; a snapshot was served
         self._accounted = -1  # our fills up to this slot were inferred instead: never add them again
         self._task: Optional[asyncio.Task] = None
         self._lock = asyncio.Lock()
@@ -88,12 +89,12 @@ class Tape:
     # -- what a snapshot takes --------------------------------------------------------------
     async def drain(self, user, slot: int) -> Drained:
         """The trades, fills and funding up to our User `user`, as read at `slot`."""
-        why = ""
+        why, first = "", not self._started
         try:
-            if not self._started:
+            if first:
                 await self._start(slot)
             if self.subscription == "polling" or not self.live:
-                await self.catch_up(self.program)
+                await self.catch_up(self.program, PER_DRAIN)
             # A streamed fill of ours may still be on its way: fetch it by our user's signatures.
             await self.catch_up(self._user_key)
         except Exception as exc:  # the RPC failed: our fills can't be vouched for this time
@@ -107,12 +108,15 @@ class Tape:
                 fills.append(item[0])
             else:
                 out.funding[market] = out.funding.get(market, 0) + item
+        if first:  # the tape reads from `slot` on: what our User holds already is not its to explain
+            if self._drained and not why:  # but an earlier snapshot could not start it: it can't vouch for now
+                why = "the tape could start reading only now"
+            self._drained = True
+            out = Drained(fills=None if why else [], why=why)
+        else:
+            out.fills = None if why else fills
         if why:
             self._accounted = slot
-        if not self._drained:  # the session's first view: what it holds already is not its to explain
-            self._drained = True
-            return Drained(fills=None if why else [], why=why)
-        out.fills = None if why else fills
         return out
 
     def note_orders(self, orders) -> None:
@@ -195,8 +199,9 @@ class Tape:
             cumulative = record.taker_order_cumulative_base_asset_amount_filled
         self._pending.append((slot, "fill", spec.name, (ours, ours.order_id, cumulative)))
 
-    async def catch_up(self, address: Pubkey) -> int:
-        """Read every transaction naming `address` since the newest already read; how many were new."""
+    async def catch_up(self, address: Pubkey, budget: int = MAX_BACKFILL) -> int:
+        """Read the transactions naming `address` since the newest already read, oldest first and at
+        most `budget` of them (the rest wait for the next call); how many were new."""
         async with self._lock:
             until, before, found = self._cursor.get(address), None, []
             while len(found) < MAX_BACKFILL:
@@ -208,7 +213,14 @@ class Tape:
                 before = page[-1].signature
             else:
                 log.warning("tape: more than %d transactions since the last one read; older ones are lost", MAX_BACKFILL)
-            new = [s for s in reversed(found) if s.err is None and str(s.signature) not in self._signatures]
+            new, upto = [], None
+            for status in reversed(found):
+                if status.err is None and str(status.signature) not in self._signatures:
+                    if len(new) == budget:
+                        log.info("tape: %d transactions behind; reading %d a snapshot", len(found), budget)
+                        break
+                    new.append(status)
+                upto = status
             gate = asyncio.Semaphore(FETCHES)
 
             async def fetch(signature: Signature):
@@ -221,8 +233,8 @@ class Tape:
                 if tx is None or tx.transaction.meta is None:
                     raise ValueError(f"transaction {status.signature} is listed but not served")
                 self.read(str(status.signature), tx.slot, list(tx.transaction.meta.log_messages or []))
-            if found:
-                self._cursor[address] = found[0].signature
+            if upto is not None:
+                self._cursor[address] = upto.signature
             self.backfilled += len(new)
             return len(new)
 
