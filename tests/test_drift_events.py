@@ -2,7 +2,6 @@
 checked against the accounts that transaction changed."""
 from __future__ import annotations
 
-import pytest
 from solders.keypair import Keypair
 
 from keeper.localnet import flow, instructions
@@ -15,7 +14,8 @@ from tests.test_localnet_genesis import PRICES, SOL, advance, net, new_user, use
 def _take_a_resting_ask(svm, ex) -> tuple[Keypair, Keypair, int, int, list[str]]:
     maker, taker = new_user(svm, ex, 31), new_user(svm, ex, 32)
     ask = 85_017_500  # on the tick, 1 bp over the oracle: inside the AMM's ask, so matched first
-    instructions.send(svm, maker, [instructions.place_perp_order_ix(ex, maker.pubkey(), flow.order_params(0, "ask", 2 * SOL, price=ask))])
+    place = flow.order_params(0, "ask", 2 * SOL, price=ask)
+    instructions.send(svm, maker, [instructions.place_perp_order_ix(ex, maker.pubkey(), place)])
     advance(svm, ex)
     take = flow.order_params(0, "bid", SOL, price=PRICES["SOL"] + 100_000, post_only=False, ioc=True)
     result = instructions.send(svm, taker, [instructions.place_and_take_ix(ex, taker.pubkey(), take,
@@ -23,7 +23,7 @@ def _take_a_resting_ask(svm, ex) -> tuple[Keypair, Keypair, int, int, list[str]]
     return maker, taker, ask, SOL, list(result.logs())
 
 
-def test_a_fill_event_says_what_the_accounts_show(net):
+def test_a_fill_event_says_what_the_accounts_show(net):  # noqa: F811  (the fixture)
     svm, ex = net
     maker, taker, ask, size, logs = _take_a_resting_ask(svm, ex)
     decoded = events().decode(logs)
@@ -59,7 +59,7 @@ def test_a_fill_event_says_what_the_accounts_show(net):
     assert own_fill(trade, record, "SOL-PERP", str(Keypair().pubkey()), {}) is None
 
 
-def test_records_shorter_than_the_idl_are_read_by_its_prefix(net):
+def test_records_shorter_than_the_idl_are_read_by_its_prefix(net):  # noqa: F811
     """This program build emits the 28 fields it knew; driftpy's IDL lists more, appended later."""
     svm, ex = net
     *_, logs = _take_a_resting_ask(svm, ex)

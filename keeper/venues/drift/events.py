@@ -125,4 +125,3 @@ def own_fill(trade: Trade, record, market: str, user: str, user_order_ids: dict[
         return None
     return Fill(market, side, trade.price, trade.size, fee, order_id, user_order_ids.get(order_id, 0), maker, trade.ts,
                 trade.fill_record_id)
-

@@ -30,6 +30,7 @@ from solders.signature import Signature
 
 from keeper.model import Fill, MarketSpec, Trade
 from keeper.venues.drift.events import events, is_fill, market_of, own_fill, trade_of
+from keeper.venues.drift.streams import describe, serve, stop
 
 log = logging.getLogger(__name__)
 PAGE = 1_000  # getSignaturesForAddress's largest page
@@ -154,9 +155,7 @@ class Tape:
     async def close(self) -> None:
         self._closed = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+        await stop(task)
         self.live = False
 
     # -- reading transactions ---------------------------------------------------------------
@@ -261,22 +260,18 @@ class Tape:
         async with connect(self.ws_url, open_timeout=SUBSCRIBE_TIMEOUT_S, close_timeout=2) as ws:
             await ws.logs_subscribe(RpcTransactionLogsFilterMentions(self.program), self.connection.commitment)
             early = await asyncio.wait_for(self._subscribed(ws), SUBSCRIBE_TIMEOUT_S)
-            reader = asyncio.ensure_future(self._read(ws, early))
             try:
-                await self.catch_up(self.program)
-                if not reader.done():
-                    self.live = True
-                    self.connects += 1
-                    if self._down:
-                        log.info("tape: websocket back")
-                        self._down = False
-                await reader
+                await serve(asyncio.ensure_future(self._read(ws, early)), lambda: self.catch_up(self.program),
+                            self._went_live)
             finally:
                 self.live = False
-                reader.cancel()
-                await asyncio.wait({reader})
-                if not reader.cancelled():
-                    reader.exception()  # raised above already, or moot after a failed catch-up
+
+    def _went_live(self) -> None:
+        self.live = True
+        self.connects += 1
+        if self._down:
+            log.info("tape: websocket back")
+            self._down = False
 
     async def _subscribed(self, ws) -> list:
         early = []
@@ -301,8 +296,4 @@ class Tape:
             self._cursor[self.program] = value.signature
 
     def _describe(self, exc: Exception) -> str:
-        # Provider URLs often carry an API key: keep them out of the log.
-        text = str(exc) or str(exc.__cause__ or exc.__context__ or "")  # solana-py wraps the HTTP error, wordless
-        for url in (self.ws_url, self.connection._provider.endpoint_uri):
-            text = text.replace(url, "<url>")
-        return f"{type(exc).__name__}: {' '.join(text.split())[:160]}"
+        return describe(exc, self.ws_url, self.connection._provider.endpoint_uri)
