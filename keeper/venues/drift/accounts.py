@@ -94,3 +94,13 @@ def perp_base(user, market_index: int) -> int:
         if position.market_index == market_index and (position.base_asset_amount or position.open_orders):
             return position.base_asset_amount
     return 0
+
+
+def token_amount(position, market) -> int:
+    """A spot position's tokens (10**decimals), negative for a borrow, as the program counts
+    them: deposits round down, borrows up. driftpy's get_token_amount divides deposits in
+    floats, which loses units past 2**53."""
+    scale = 10 ** (19 - market.decimals)
+    if is_variant(position.balance_type, "Deposit"):
+        return position.scaled_balance * market.cumulative_deposit_interest // scale
+    return -(position.scaled_balance * market.cumulative_borrow_interest) // scale  # -ceil(x / scale)

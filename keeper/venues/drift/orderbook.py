@@ -33,6 +33,7 @@ from solders.rpc.requests import GetProgramAccounts
 from solders.rpc.responses import GetProgramAccountsWithContextResp, ProgramNotification, SubscriptionResult
 
 from keeper.venues.drift.dlob import DlobHelper
+from keeper.venues.drift.streams import describe, serve, stop
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,7 @@ class BookUsers:
         """Stop the stream; cancelling its task closes the socket on the way out."""
         self._closed = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+        await stop(task)
         self.live = False
 
     # -- what changed ----------------------------------------------------------------------
@@ -200,11 +199,7 @@ class BookUsers:
             delay = min(delay * 2, MAX_RETRY_S)
 
     def _describe(self, exc: Exception) -> str:
-        # Provider URLs often carry an API key: keep them out of the log.
-        text = str(exc)
-        for url in (self.ws_url, self.connection._provider.endpoint_uri):
-            text = text.replace(url, "<url>")
-        return f"{type(exc).__name__}: {' '.join(text.split())[:160]}"
+        return describe(exc, self.ws_url, self.connection._provider.endpoint_uri)
 
     async def _session(self) -> None:
         """One connection: subscribe, then load (so no change falls between the two), then stream."""
@@ -212,24 +207,18 @@ class BookUsers:
             await ws.program_subscribe(DRIFT_PROGRAM_ID, self.connection.commitment, "base64",
                                        filters=STREAM_FILTERS)
             await asyncio.wait_for(self._subscribed(ws), SUBSCRIBE_TIMEOUT_S)
-            # Read while loading: a load takes seconds on mainnet, and an unread socket backs up.
-            reader = asyncio.ensure_future(self._read(ws))
             try:
-                await self._load()
-                if not reader.done():
-                    self.live = True
-                    self.connects += 1
-                    self._tried.set()
-                    if self._down:
-                        log.info("book users: websocket back")
-                        self._down = False
-                await reader
+                await serve(asyncio.ensure_future(self._read(ws)), self._load, self._went_live)
             finally:
                 self.live = False
-                reader.cancel()
-                await asyncio.wait({reader})
-                if not reader.cancelled():
-                    reader.exception()  # raised above already, or moot after a failed load: mark it seen
+
+    def _went_live(self) -> None:
+        self.live = True
+        self.connects += 1
+        self._tried.set()
+        if self._down:
+            log.info("book users: websocket back")
+            self._down = False
 
     async def _subscribed(self, ws) -> None:
         while True:

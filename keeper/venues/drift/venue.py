@@ -6,14 +6,18 @@ place_orders), signed and confirmed by the TxSender, which never re-signs on its
 transaction's fate is unknown when its blockhash expires, the next snapshot shows what landed
 and the reconciler plans from there, so a retry can't double an order.
 
-Fills are read from our orders' filled amounts between snapshots; an order that vanished
-was filled for whatever part the position change confirms (at its limit price: our orders
-are post-only makers).
+Each snapshot carries the tape (tape.py): every fill on the quoted markets since the previous
+snapshot, from the program's fill events, and ours among them with the program's price, fee
+and maker flag; our funding payments; our spot balances. When the events can't be read, our
+fills are inferred from our orders' filled amounts instead (at the limit price, as makers),
+and that is logged.
 """
 from __future__ import annotations
 
 import logging
 import time
+
+from dataclasses import replace
 
 from anchorpy.program.context import Context
 from driftpy.accounts.types import DataAndSlot
@@ -22,7 +26,6 @@ from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection,
 from keeper.accounting import quote_value
 from keeper.drift_idl import as_fields, decode, encode
 from keeper.model import (
-    FEE_DENOMINATOR,
     Execution,
     Fill,
     MarketState,
@@ -31,16 +34,19 @@ from keeper.model import (
     Plan,
     Position,
     Snapshot,
+    SpotBalance,
     UserState,
 )
 from keeper.venues.base import SkipTick
-from keeper.venues.drift.accounts import keeper_orders, open_orders
+from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders, token_amount
 from keeper.venues.drift.client import KeeperDriftClient
 from keeper.venues.drift.dlob import DlobError, DlobHelper
 from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
 from keeper.venues.drift.orderbook import BookUsers
 from keeper.venues.drift.reference import PythReference
 from keeper.venues.drift.sender import Sent, Status, TxSender, is_parser_panic, split_to_fit
+from keeper.venues.drift.tape import Drained, Tape
+from keeper.venues.sim.fees import fee_for
 
 log = logging.getLogger(__name__)
 BOOK_DEPTH = 20
@@ -66,6 +72,9 @@ class DriftVenue:
         self._encoded: dict[str, tuple[object, bytes]] = {}  # key -> (decoded account, its bytes)
         self._user_bytes = b""
         self.placing = PlaceBackoff()
+        specs = {(m.spec.kind, m.spec.market_index): m.spec for m in deployment.markets.values()}
+        self.tape = Tape(client.connection, self.user, specs, subscription=book_users.subscription,
+                         ws_url=book_users.ws_url)
 
     # -- snapshot ------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
@@ -94,10 +103,14 @@ class DriftVenue:
         markets = {name: await self._market(name, slot, ts, references.get(name)) for name in self.deployment.markets}
         orders = open_orders(account, self._names)
         positions = self._positions(account, markets)
-        fills = self._fills(keeper_orders(orders), positions, markets, ts)
+        ours = keeper_orders(orders)
+        self.tape.note_orders(ours)
+        tape = await self.tape.drain(account, slot)  # after reading our User: what moved it is in by now
+        markets = {name: replace(m, trades=tuple(tape.trades.get(name, ()))) for name, m in markets.items()}
+        fills = self._fills(tape, self._inferred_fills(ours, markets, ts), positions, markets)
         # driftpy's margin maths can hand back floats (a division inside); money stays integer here.
         total, free = int(user.get_total_collateral()), max(0, int(user.get_free_collateral()))
-        state = UserState(total, free, positions, orders, fills)
+        state = UserState(total, free, positions, orders, fills, tape.funding, self._spot_balances(account))
         # A live stream means the book is current now; polled, it is as old as the last load.
         book_slot = slot if self.book_users.live else self.book_users.slot
         return Snapshot(ts, slot, markets, state, book_slot=book_slot)
@@ -161,7 +174,34 @@ class DriftVenue:
             out[name] = Position(name, base, entry, 0, unrealized)
         return out
 
-    def _fills(self, ours: tuple[OpenOrder, ...], positions: dict[str, Position], markets, ts: int) -> tuple[Fill, ...]:
+    def _spot_balances(self, account) -> dict[str, SpotBalance]:
+        out = {}
+        for p in account.spot_positions:
+            market = self.client.get_spot_market_account(p.market_index) if p.scaled_balance else None
+            if market is not None:  # driftpy loads every market we held at start, and the chosen ones
+                name = market_name(market)
+                out[name] = SpotBalance(name, p.market_index, market.decimals, token_amount(p, market))
+        return out
+
+    def _fills(self, tape: Drained, inferred: dict[str, list[tuple[Fill, bool]]], positions: dict[str, Position],
+               markets: dict[str, MarketState]) -> tuple[Fill, ...]:
+        """Ours from the fill events; inferred from our orders only when the events are unavailable."""
+        moved = {}
+        for name in markets:
+            base = positions[name].base if name in positions else 0
+            moved[name], self._last_base[name] = base - self._last_base.get(name, 0), base
+        if tape.fills is None:
+            log.warning("fill events unavailable (%s): our fills are inferred from our orders' filled amounts", tape.why)
+            return self._keep_confirmed(inferred, moved)
+        for name, m in markets.items():
+            explained = sum(f.size if f.side == "bid" else -f.size for f in tape.fills if f.market == name)
+            if m.spec.kind == "perp" and explained != moved[name]:
+                log.warning("%s: position moved %d but our fill events say %d", name, moved[name], explained)
+        return tuple(tape.fills)
+
+    def _inferred_fills(self, ours: tuple[OpenOrder, ...], markets, ts: int) -> dict[str, list[tuple[Fill, bool]]]:
+        """Fills read from our orders' filled amounts since the previous snapshot, each with whether
+        its order is still live. Kept up every tick, so the fallback is ready whenever it's needed."""
         now = {o.order_id: o for o in ours}
         seen, cancelled = self._seen, self._cancelled
         self._seen, self._cancelled = now, set()
@@ -174,22 +214,22 @@ class DriftVenue:
             if size > 0:
                 fill = self._fill(before, size, markets[before.market], ts)
                 fills.setdefault(before.market, []).append((fill, after is not None))
+        return fills
+
+    @staticmethod
+    def _keep_confirmed(inferred: dict[str, list[tuple[Fill, bool]]], moved: dict[str, int]) -> tuple[Fill, ...]:
         out = []
-        for name in markets:
-            base = positions[name].base if name in positions else 0
-            moved, self._last_base[name] = base - self._last_base.get(name, 0), base
-            found = fills.get(name, [])
+        for name, found in inferred.items():
             explained = sum(f.size if f.side == "bid" else -f.size for f, _ in found)
-            if explained != moved:  # a vanished order was cancelled or expired, not filled
-                log.info("%s: position moved %d; keeping only fills seen on live orders", name, moved)
+            if explained != moved.get(name, 0):  # a vanished order was cancelled or expired, not filled
+                log.info("%s: position moved %d; keeping only fills seen on live orders", name, moved.get(name, 0))
                 found = [(f, seen_live) for f, seen_live in found if seen_live]
             out += [f for f, _ in found]
         return tuple(out)
 
     def _fill(self, order: OpenOrder, size: int, market: MarketState, ts: int) -> Fill:
         price = order.price_at(market.oracle_price)
-        quote = quote_value(size, price, market.spec.base_precision)
-        fee = -quote * market.spec.maker_rebate // FEE_DENOMINATOR
+        fee = fee_for(size, price, market.spec, maker=True)  # the program's rounding: rebates round down
         return Fill(order.market, order.side, price, size, fee, order.order_id, order.user_order_id, True, ts)
 
     # -- execute -------------------------------------------------------------------------
@@ -320,6 +360,7 @@ class DriftVenue:
 
     async def close(self) -> None:
         try:
+            await self.tape.close()
             await self.book_users.close()
             await self.client.unsubscribe()
         finally:
