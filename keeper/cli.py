@@ -157,10 +157,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return localnet_command(Options(args.drift_program, args.port, args.slot_ms, args.price_path, args.fund, args.seed,
                                             args.quote_oracle))
-        if args.command == "archive":
+        if args.command == "archive" and args.archive_command == "verify":
             from keeper.archive.verify import format_report, verify_session
+            from keeper.ui.progress import Progress
 
-            report = verify_session(args.session)
+            report = verify_session(args.session, progress=lambda total: Progress("verify", total, "snapshots"))
             print(format_report(report))
             return 0 if report.ok else 1
         return 2
