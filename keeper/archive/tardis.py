@@ -142,7 +142,8 @@ class CsvFile:
         except csv.Error as exc:
             raise BadRow(f"not a CSV row: {exc}") from None
         except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-            raise UserError(f"{self.path}: unreadable after line {self._reader.line_num}: {exc}") from None
+            where = f" after line {self._reader.line_num}" if self._reader.line_num else ""
+            raise UserError(f"{self.path}: unreadable{where}: {exc}") from None
 
     def _wrong(self, header: tuple, expected: tuple, name: str):
         if not header:
