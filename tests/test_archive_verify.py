@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
+import msgspec
 import pexpect
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from keeper.archive import fastcheck, schema
 from keeper.archive.verify import format_report, verify_session
@@ -23,10 +23,9 @@ from keeper.ui.progress import Progress
 from tests.conftest import KEEPER, ROOT
 from tests.fuzzing import fuzz
 from test_archive_damage import write_session
-from test_archive_schema import execution_doc, snapshot_doc
+from test_archive_schema import _tamper, execution_doc, snapshot_doc
 from test_fuzz_archive import build, damage, pristine
 
-import orjson
 
 
 def slow_report(folder):
@@ -63,9 +62,9 @@ def test_every_single_field_change_is_judged_alike(kind, doc):
     objects = {path[:-1] for path in leaves if isinstance(_at(doc, path[:-1]), dict)}
     cases = [(path, value) for path in leaves for value in replacements]
     cases += [(path + ("unknown",), 1) for path in objects]  # an unknown field in each object
-    cases += [(path, _MISSING) for path in leaves]
+    cases += [(path, KeyError) for path in leaves]  # _tamper's: the field removed
     for path, value in cases:
-        changed = _replaced(doc, path, value)
+        changed = _tamper(doc, list(path), value)
         line = json.dumps(changed, separators=(",", ":")).encode()  # orjson writes no int past 64 bits
         valid = not schema.errors(kind, changed) and changed[kind]["ts"] == changed["ts"] \
             and changed[kind]["slot"] == changed["slot"]
@@ -76,8 +75,6 @@ def test_an_untranslatable_subschema_is_checked_by_jsonschema():
     node = {"type": "object", "additionalProperties": False, "required": ["a"],
             "properties": {"a": {"type": "string", "pattern": "^x+$"}, "b": {"type": "number"}}}
     tp, check = fastcheck.translate(node, "t")
-    import msgspec
-
     decoder = msgspec.json.Decoder(tp)
     for text, valid in [(b'{"a":"xx"}', True), (b'{"a":"xy"}', False), (b'{"a":"x","b":1.5}', True),
                         (b'{"a":"x","b":"1"}', False), (b'{"a":"x","c":1}', False), (b'{}', False)]:
@@ -105,19 +102,6 @@ def _at(doc, path):
     return doc
 
 
-def _replaced(doc, path, value):
-    doc = orjson.loads(orjson.dumps(doc))
-    target = doc
-    for key in path[:-1]:
-        target = target[key]
-    if value is _MISSING:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return doc
-
-
-_MISSING = object()
 
 
 # -- progress ---------------------------------------------------------------------------------------

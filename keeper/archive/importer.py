@@ -117,7 +117,7 @@ def import_tardis(options: Options, argv: list[str], progress: Optional[Callable
         stack.callback(trades.close)
         try:
             out.mkdir(parents=True, exist_ok=True)
-            with open_problems(out) as problems, progress(books.size) if progress else contextlib.nullcontext() as shown:
+            with ProblemLog(out) as problems, progress(books.size) if progress else contextlib.nullcontext() as shown:
                 _run(books, trades, grid, spec, options, argv, report, problems, shown)
         except BaseException:
             _remove(out, made)  # a failed import leaves nothing behind that looks like a session
@@ -125,7 +125,7 @@ def import_tardis(options: Options, argv: list[str], progress: Optional[Callable
     return report
 
 
-class open_problems:
+class ProblemLog:
     """OUT_DIR/import-problems.txt, made on the first bad row."""
 
     def __init__(self, out: Path) -> None:
@@ -145,7 +145,7 @@ class open_problems:
 
 
 def _run(books: CsvFile, trades: CsvFile, grid: Grid, spec: MarketSpec, options: Options, argv, report: ImportReport,
-         problems: open_problems, shown: Optional[Progress]) -> None:
+         problems: ProblemLog, shown: Optional[Progress]) -> None:
     def bad(file: CsvFile, kind: str, line: int, reason) -> None:
         report.bad[kind] += 1
         text = f"{file.path.name}:{line}: {reason}"
