@@ -1,4 +1,4 @@
-"""The command line: run, strategies, replay, archive verify, localnet.
+"""The command line: run, strategies, replay, archive verify and import, localnet.
 
 Every problem the user can fix ends in one line on stderr and exit code 2.
 """
@@ -164,6 +164,18 @@ def parser() -> argparse.ArgumentParser:
     archive_sub = archive.add_subparsers(dest="archive_command", required=True, parser_class=_Parser)
     verify = archive_sub.add_parser("verify", help="validate every archived document against the schemas")
     verify.add_argument("session", metavar="SESSION_DIR")
+    imp = archive_sub.add_parser("import", help="make a session from market data recorded elsewhere (Tardis.dev CSVs)")
+    imp.add_argument("out", metavar="OUT_DIR", help="the session folder to create (absent or empty)")
+    imp.add_argument("--format", choices=("tardis",), required=True, help="the files' format: tardis (Tardis.dev CSV)")
+    imp.add_argument("--book", required=True, metavar="FILE", help="book_snapshot_25 or book_snapshot_5 CSV, plain or .gz")
+    imp.add_argument("--trades", required=True, metavar="FILE", help="trades CSV, plain or .gz")
+    imp.add_argument("--exchange", help="the files' exchange column (default: the first row's)")
+    imp.add_argument("--symbol", help="the files' symbol column (default: the first row's); also the market, without --market")
+    imp.add_argument("--market", help="the Drift market the session is of (default: --symbol)")
+    imp.add_argument("--tick-size", metavar="X", help="price tick in USD, e.g. 0.0001 (default: the market's)")
+    imp.add_argument("--step-size", metavar="Y", help="size step in base units, e.g. 0.01 (default: the market's)")
+    imp.add_argument("--every-ms", type=_positive_int, default=0, metavar="N",
+                     help="at most one snapshot per N ms of data (default 0: one per book row)")
     return top
 
 
@@ -192,12 +204,17 @@ def main(argv: list[str] | None = None) -> int:
 
             return localnet_command(Options(args.drift_program, args.port, args.slot_ms, args.price_path, args.fund, args.seed,
                                             args.quote_oracle))
-        if args.command == "archive":
+        if args.command == "archive" and args.archive_command == "verify":
             from keeper.archive.verify import format_report, verify_session
+            from keeper.ui.progress import Progress
 
-            report = verify_session(args.session)
+            report = verify_session(args.session, progress=lambda total: Progress("verify", total, "snapshots"))
             print(format_report(report))
             return 0 if report.ok else 1
+        if args.command == "archive" and args.archive_command == "import":
+            from keeper.archive.importer import import_command
+
+            return import_command(args, argv if argv is not None else sys.argv[1:])
         return 2
     except UserError as exc:
         print(f"keeper: error: {exc}", file=sys.stderr)

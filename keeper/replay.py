@@ -23,7 +23,8 @@ def recorded_strategy(manifest: dict, name: str | None, raw_params: dict[str, st
         if chosen == recorded:
             available = strategies.discover()
             if recorded not in available:
-                raise ValueError(f"the session's strategy {recorded!r} is not installed")
+                raise ValueError(f"the session's strategy {recorded!r} is not installed; pick one with --strategy NAME"
+                                 f" (see `keeper strategies`)")
             params = {p.name: p for p in available[recorded].params}
             recorded_values = {k: params[k].parse(str(v).lower() if isinstance(v, bool) else str(v))
                                for k, v in manifest.get("params", {}).items() if k in params}

@@ -43,11 +43,23 @@ def _registry() -> Registry:
 
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
+    Draft202012Validator.check_schema(load(name))
+    return strict_validator(inlined(name))
+
+
+@functools.cache
+def inlined(name: str) -> dict:
+    """Schema `name` with every $ref replaced by its target.
+
+    Following a $ref costs jsonschema more than checking the value; a snapshot has thousands.
+    The model is not recursive, so this copy is finite."""
     schema = load(name)
-    Draft202012Validator.check_schema(schema)
-    # Following a $ref costs jsonschema more than checking the value; a snapshot has thousands.
-    # The model is not recursive, so the validator gets a copy with every $ref replaced by its target.
-    return _StrictValidator(_inline(schema, schema), registry=_registry())
+    return _inline(schema, schema)
+
+
+def strict_validator(node) -> Draft202012Validator:
+    """A validator of the (inlined) subschema `node` that counts only true ints as integers."""
+    return _StrictValidator(node, registry=_registry())
 
 
 def _inline(node, doc: dict):

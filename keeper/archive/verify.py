@@ -5,11 +5,14 @@ verify_session) when the folder is not a session at all.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 from keeper.archive.reader import Session, check_folder, load_manifest
 from keeper.archive.writer import SUMMARY
+from keeper.ui.progress import Progress
 
 
 @dataclass
@@ -32,9 +35,11 @@ class VerifyReport:
         return 0 if self.ok else 1
 
 
-def verify_session(path) -> VerifyReport:
+def verify_session(path, progress: Optional[Callable[[int], Progress]] = None) -> VerifyReport:
     """Raises UserError when `path` is no session folder; a present but broken manifest is
-    reported (and the records still checked), since verify is how one finds out what broke."""
+    reported (and the records still checked), since verify is how one finds out what broke.
+
+    `progress(total_bytes)` makes the progress display, updated as the segments are read."""
     folder = check_folder(path)
     report = VerifyReport(folder)
     manifest, problem = load_manifest(folder)
@@ -43,12 +48,15 @@ def verify_session(path) -> VerifyReport:
     else:
         report.invalid.append(problem)
     session = Session(folder, manifest or {})
-    for record in session.records(validate=True):
-        report.records += 1
-        if record.kind == "snapshot":
-            report.snapshots += 1
-        else:
-            report.executions += 1
+    with progress(session.size()) if progress is not None else contextlib.nullcontext() as shown:
+        for record in session.records(validate=True):
+            report.records += 1
+            if record.kind == "snapshot":
+                report.snapshots += 1
+            else:
+                report.executions += 1
+            if shown is not None:
+                shown.update(session.bytes_read, report.snapshots)
     for issue in session.issues:
         (report.truncated if issue.truncated else report.invalid).append(str(issue))
     report.finished = session.summary is not None

@@ -75,10 +75,7 @@ class SessionWriter:
         segment_records: int = SEGMENT_RECORDS,
     ) -> "SessionWriter":
         """Make a new, uniquely named session folder under parent_dir and write its manifest."""
-        manifest = {"format": schema.FORMAT, **manifest}
-        problem = schema.first_error("manifest", manifest)
-        if problem is not None:
-            raise ArchiveError(f"invalid session manifest: {problem}")
+        manifest = _checked(manifest)
         started = datetime.fromisoformat(manifest["started_at"]).astimezone(timezone.utc)
         base = "-".join((started.strftime("%Y%m%d-%H%M%S"), _slug(manifest["strategy"]), _slug(manifest["network"])))
         parent = Path(parent_dir)
@@ -87,6 +84,21 @@ class SessionWriter:
             path = _make_unique_dir(parent, base)
         except OSError as exc:
             raise ArchiveError(_disk_message(parent, exc)) from None
+        write_json_atomic(path / MANIFEST, manifest)
+        return cls(path, segment_bytes=segment_bytes, segment_records=segment_records)
+
+    @classmethod
+    def create_at(cls, folder: str | Path, manifest: dict, *, segment_bytes: int = SEGMENT_BYTES,
+                  segment_records: int = SEGMENT_RECORDS) -> "SessionWriter":
+        """A session in exactly `folder` (made here if need be; it must hold no session yet), as an import names it."""
+        manifest = _checked(manifest)
+        path = Path(folder)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if any(p.name == MANIFEST or p.name.startswith(SEGMENT_PREFIX) for p in path.iterdir()):
+                raise ArchiveError(f"{path} already holds a session")
+        except OSError as exc:
+            raise ArchiveError(_disk_message(path, exc)) from None
         write_json_atomic(path / MANIFEST, manifest)
         return cls(path, segment_bytes=segment_bytes, segment_records=segment_records)
 
@@ -259,6 +271,14 @@ def compress_segment(path: Path) -> Path:
     _fsync_dir(path.parent)
     os.unlink(path)
     return gz
+
+
+def _checked(manifest: dict) -> dict:
+    manifest = {"format": schema.FORMAT, **manifest}
+    problem = schema.first_error("manifest", manifest)
+    if problem is not None:
+        raise ArchiveError(f"invalid session manifest: {problem}")
+    return manifest
 
 
 def _make_unique_dir(parent: Path, base: str) -> Path:
