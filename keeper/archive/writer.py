@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from keeper.archive import schema
+from keeper.archive import fastcheck, schema
 from keeper.archive.codec import decode, encode
 from keeper.errors import UserError
 from keeper.model import Execution, Snapshot
@@ -142,12 +142,11 @@ class SessionWriter:
                 line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
             except (TypeError, ValueError) as exc:  # a value JSON has no form for (a Decimal, NaN)
                 raise ArchiveError(_unreadable(kind, value, record[kind], f"{type(exc).__name__}: {exc}")) from None
-        # A float where an int goes would be written, then skipped by the reader as undecodable.
-        # Both JSON encoders print every float with a "." or an exponent sign ("1e+16"), which no
-        # honest record has outside a rare string: two scans of ~1 us, and the exact check (the
-        # reader's own decode, ~0.5 ms) only when one of them hits. Not caught here: NaN and inf
-        # (orjson writes null), floats below 1e-5 ("3e-6"), and bools or strings in int fields.
-        if (b"." in line or b"+" in line) and _decode_error(value, record[kind]) is not None:
+        # A value of the wrong type (a float, NaN or inf, which orjson writes as null, a bool or
+        # a string where an int goes) would be written, then skipped by the reader. The
+        # schemas' msgspec types check the whole line in C, tens of microseconds; only a line
+        # they refuse pays for the exact check (the reader's own decode), which names the field.
+        if fastcheck.record(line) is None and _decode_error(value, record[kind]) is not None:
             raise ArchiveError(_unreadable(kind, value, record[kind], ""))
         if self._count and (self._size + len(line) > self._segment_bytes or self._count >= self._segment_records):
             self._rotate()
