@@ -84,11 +84,23 @@ class Book:
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """A public print since the previous snapshot; taker_side is the aggressor."""
+    """A public print since the previous snapshot; taker_side is the aggressor.
 
-    price: int
-    size: int
+    A live venue reads its trades from the program's fill events (OrderActionRecord), and
+    fills in the fields after taker_side; they are None where the venue has no such record
+    (the local market, archives written before the live tape)."""
+
+    price: int  # quote / size, to the nearest unit
+    size: int  # base, market base precision
     taker_side: Side
+    quote: Optional[int] = None  # quote filled, exactly as the program booked it
+    maker: Optional[str] = None  # the maker's User account; None when the vAMM made the price
+    taker: Optional[str] = None  # the taker's User account; None when the vAMM took
+    maker_fee: Optional[int] = None  # quote the maker paid; negative: the rebate it earned
+    taker_fee: Optional[int] = None  # quote the taker paid
+    fill_record_id: Optional[int] = None  # the market's own fill counter: unique per market
+    slot: Optional[int] = None
+    ts: Optional[int] = None  # unix milliseconds of the block (the program's clock counts whole seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +170,16 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
+class SpotBalance:
+    """A spot position of the user: a deposit (amount > 0) or a borrow (amount < 0), interest included."""
+
+    market: str
+    market_index: int
+    decimals: int
+    amount: int  # token units, 10**decimals
+
+
+@dataclass(frozen=True, slots=True)
 class UserState:
     total_collateral: int  # quote
     free_collateral: int  # quote
@@ -165,6 +187,7 @@ class UserState:
     open_orders: tuple[OpenOrder, ...] = ()
     fills: tuple[Fill, ...] = ()  # since the previous snapshot
     funding: dict[str, int] = field(default_factory=dict)  # quote received since the previous snapshot
+    spot_balances: dict[str, SpotBalance] = field(default_factory=dict)  # by market name; empty where unknown
 
 
 @dataclass(frozen=True, slots=True)

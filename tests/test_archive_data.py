@@ -30,6 +30,7 @@ from keeper.model import (
     Plan,
     Position,
     Snapshot,
+    SpotBalance,
     Trade,
     UserState,
 )
@@ -92,7 +93,11 @@ def market(name: str, tick: int) -> MarketState:
         mark_price=oracle + step // 2, funding_rate=-1_250 if index % 2 else 3_400, book=Book(bids, asks, l3),
         vamm_bid=oracle - 3 * step if MARKETS[name][0] == "perp" else None,
         vamm_ask=oracle + 3 * step if MARKETS[name][0] == "perp" else None,
-        trades=(Trade(oracle + step, BASE_PRECISION // 2, "bid"), Trade(oracle - step, BASE_PRECISION, "ask")),
+        trades=(Trade(oracle + step, BASE_PRECISION // 2, "bid"), Trade(oracle - step, BASE_PRECISION, "ask"),
+                # as the live tape records one: from a fill event, our user the maker
+                Trade(oracle + step, BASE_PRECISION // 10, "bid", quote=(oracle + step) // 10, maker=ME,
+                      taker=f"T{ME[1:]}", maker_fee=-(oracle + step) // 10 // 5_000, taker_fee=(oracle + step) // 10 // 2_000,
+                      fill_record_id=7_000 + tick, slot=300_000_000 + tick, ts=1_738_324_800_000 + tick * 1000)),
     )
 
 
@@ -131,6 +136,7 @@ def snapshot(tick: int = 0) -> Snapshot:
                  user_order_id=7, maker=False, ts=ts - 900),
         ),
         funding={"SOL-PERP": -1_234, "BTC-PERP": 56},
+        spot_balances={"USDC": SpotBalance("USDC", 0, 6, 9_876_543_210), "SOL": SpotBalance("SOL", 1, 9, -250_000_000)},
     )
     return Snapshot(ts=ts, slot=slot, markets={n: market(n, tick) for n in MARKETS}, user=user)
 

@@ -39,7 +39,8 @@ def _model_classes() -> list[type]:
     return seen
 
 
-ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot",)}
+ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot",), "UserState": ("spot_balances",),
+               "Trade": ("quote", "maker", "taker", "maker_fee", "taker_fee", "fill_record_id", "slot", "ts")}
 
 
 @pytest.mark.parametrize("cls", _model_classes(), ids=lambda c: c.__name__)
@@ -70,6 +71,20 @@ def test_real_documents_validate():
     assert schema.errors("manifest", {"format": schema.FORMAT, **manifest()}) == []
 
 
+def test_a_snapshot_from_before_the_live_tape_validates_and_decodes():
+    """Archives written before the tape have bare trades and no spot balances: still valid, and
+    they decode to the defaults (no fill records, balances unknown)."""
+    doc = snapshot_doc()
+    for market in doc["snapshot"]["markets"].values():
+        market["trades"] = [{k: t[k] for k in ("price", "size", "taker_side")} for t in market["trades"]]
+    del doc["snapshot"]["user"]["spot_balances"]
+    assert schema.errors("snapshot", doc) == []
+    old = codec.decode(model.Snapshot, doc["snapshot"])
+    assert old.user.spot_balances == {}
+    trade = old.markets["SOL-PERP"].trades[-1]
+    assert trade.fill_record_id is None and trade.maker is None and trade.quote is None
+
+
 def _tamper(doc: dict, path: list, value) -> dict:
     doc = copy.deepcopy(doc)
     target = doc
@@ -94,6 +109,8 @@ def _tamper(doc: dict, path: list, value) -> dict:
         (["snapshot", "user", "fills", 0, "maker"], 1, "not of type 'boolean'"),
         (["snapshot", "user", "positions", "SOL-PERP", "leverage"], 3, "Additional properties"),
         (["snapshot", "markets", "ETH-PERP", "vamm_bid"], KeyError, "'vamm_bid' is a required property"),
+        (["snapshot", "markets", "SOL-PERP", "trades", 2, "fill_record_id"], -1, "less than the minimum"),
+        (["snapshot", "user", "spot_balances", "SOL", "amount"], -0.25, "not of type 'integer'"),
         (["kind"], "snapshots", "'snapshot' was expected"),
         (["seq"], 0, "less than the minimum"),
     ],
