@@ -94,7 +94,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--priority-fee-cap", type=_positive_int, default=20_000, help="most that auto pays (default 20000)")
     run.add_argument("--strategy", help="strategy name (skips the picker); see `keeper strategies`")
     run.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
-    run.add_argument("--markets", default="SOL-PERP,BTC-PERP,ETH-PERP", help="comma-separated market names")
+    run.add_argument("--markets", help="comma-separated market names (default: the config file's, else "
+                                       "SOL-PERP,BTC-PERP,ETH-PERP)")
+    run.add_argument("--config", metavar="TOML", help="strategy, parameters, per-market overrides, markets and risk "
+                                                     "from a file (see README); --param and --markets override it")
+    run.add_argument("--save-config", metavar="TOML", help="write the chosen strategy, parameters, markets and risk "
+                                                          "to a file for --config, then run")
     run.add_argument("--ticks", type=_positive_int, help="stop after N ticks (default: run until Ctrl-C)")
     run.add_argument("--fast", action="store_true", help="run ticks back to back on simulated time")
     run.add_argument("--interval", type=_interval, default=1.0, help="seconds per tick (default 1, at most a day)")
