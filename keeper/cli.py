@@ -142,6 +142,13 @@ def parser() -> argparse.ArgumentParser:
     _live_options(status, "localnet")
     status.add_argument("--archive-dir", default="data/archived", help="where to find the keeper's sessions (default data/archived)")
 
+    fit = sub.add_parser("fit", help="fit a strategy's model on archived sessions (ev_maker's fill model)")
+    fit.add_argument("strategy", metavar="STRATEGY", help="the strategy whose model to fit: ev_maker")
+    fit.add_argument("sessions", metavar="SESSION_DIR", nargs="+")
+    fit.add_argument("--out", metavar="MODEL", required=True, help="the model file to write (JSON)")
+    fit.add_argument("--horizon-ticks", type=_positive_int, default=5,
+                     help="a fill's value is taken against the oracle this many snapshots later (default 5)")
+
     archive = sub.add_parser("archive", help="archive tools")
     archive_sub = archive.add_subparsers(dest="archive_command", required=True, parser_class=_Parser)
     verify = archive_sub.add_parser("verify", help="validate every archived document against the schemas")
@@ -174,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return localnet_command(Options(args.drift_program, args.port, args.slot_ms, args.price_path, args.fund, args.seed,
                                             args.quote_oracle))
+        if args.command == "fit":
+            from keeper.ev_model import fit_command
+
+            return fit_command(args)
         if args.command == "archive":
             from keeper.archive.verify import format_report, verify_session
 

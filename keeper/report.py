@@ -110,6 +110,8 @@ def format_summary(summary: dict) -> str:
             f"{r['unrealized_pnl_usd']:>11,.2f}{r['total_pnl_usd']:>11,.2f}{r['max_inventory_usd']:>11,.2f}{r['max_drawdown_usd']:>10,.2f}"
         )
     for asset, a in summary.get("assets", {}).items():
+        if sum(asset_of(m) == asset for m in summary["markets"]) < 2:
+            continue  # one market: its position says it
         lines.append(f"net delta {asset}: {a['net_delta']:+,.4f} (${a['net_delta_usd']:+,.2f}; "
                      f"largest ${a['max_abs_net_delta_usd']:,.2f})")
     return "\n".join(lines)
