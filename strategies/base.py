@@ -56,12 +56,13 @@ class Strategy:
             raise AttributeError(f"parameter {key} of {self.name} is frozen once the strategy is built")
         object.__setattr__(self, key, value)
 
-    def check_markets(self, markets: Sequence[str]) -> None:
+    @classmethod
+    def check_markets(cls, markets: Sequence[str]) -> None:
         """Raise ValueError, in one line, when the run's markets lack what this strategy needs."""
         have = {market_kind(m) for m in markets}
-        missing = [kind for kind in dict.fromkeys(self.needs) if kind not in have]
+        missing = [kind for kind in dict.fromkeys(cls.needs) if kind not in have]
         if missing:
-            raise ValueError(f"strategy {self.name} needs a {' and a '.join(missing)} market; "
+            raise ValueError(f"strategy {cls.name} needs a {' and a '.join(missing)} market; "
                              f"--markets has {', '.join(markets) or 'none'}")
 
     def check(self) -> None:

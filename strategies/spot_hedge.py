@@ -43,10 +43,11 @@ class SpotHedge(Strategy):
         super().__init__(**values)
         self.no_borrow: set[str] = set()  # spot markets where the venue refused a borrow
 
-    def check_markets(self, markets) -> None:
+    @classmethod
+    def check_markets(cls, markets) -> None:
         super().check_markets(markets)
         if not any(market_kind(m) == "perp" and linked_spot(m) in markets for m in markets):
-            raise ValueError(f"strategy {self.name} needs a perp and its spot market, e.g. SOL-PERP,SOL; "
+            raise ValueError(f"strategy {cls.name} needs a perp and its spot market, e.g. SOL-PERP,SOL; "
                              f"--markets has {', '.join(markets)}")
 
     def quote(self, snapshot: Snapshot) -> list[Intent]:
