@@ -21,7 +21,8 @@ from decimal import Decimal
 
 from keeper.model import Intent, Snapshot
 from strategies.base import (
-    MAX_AMOUNT, MAX_SPREAD_BPS, Param, Strategy, base_for_notional, perp_base, sticky,
+    MAX_AMOUNT, MAX_SPREAD_BPS, Param, Strategy, adds_past, base_for_notional, perp_base, perps, position_usd,
+    sticky,
 )
 from strategies.features import EwmaVolatility, FillIntensity
 
@@ -81,9 +82,7 @@ class AvellanedaStoikov(Strategy):
 
     def quote(self, snapshot: Snapshot) -> list[Intent]:
         intents = []
-        for name, market in snapshot.markets.items():
-            if market.spec.kind != "perp":
-                continue
+        for name, market in perps(snapshot):
             oracle = market.oracle_price
             self.vol.setdefault(name, EwmaVolatility(self.vol_halflife_s)).update(snapshot.ts, oracle)
             self.intensity.setdefault(name, FillIntensity(self.intensity_window_s)).observe(
@@ -92,10 +91,9 @@ class AvellanedaStoikov(Strategy):
             base = perp_base(snapshot, name)
             shift, half = self.quotes(name, oracle, base, market.spec.base_precision)
             size = base_for_notional(market, self.size_usd[name])
-            position_usd = base / market.spec.base_precision * oracle / 1e6
-            limit = float(self.max_inventory_usd[name])
+            held, limit = position_usd(snapshot, name), float(self.max_inventory_usd[name])
             for side, sign in (("bid", -1), ("ask", 1)):
-                if sign * position_usd <= -limit:  # long past the limit: no bid; short past it: no ask
+                if adds_past(side, held, limit):
                     continue
                 offset = round(oracle * (shift + sign * half))
                 intents.append(sticky(snapshot, Intent(name, side, size, oracle_offset=offset), self.requote_bps))

@@ -96,6 +96,22 @@ def perp_base(snapshot: Snapshot, market: str) -> int:
     return position.base if position else 0
 
 
+def perps(snapshot: Snapshot):
+    """(name, MarketState) of the snapshot's perp markets."""
+    return ((name, m) for name, m in snapshot.markets.items() if m.spec.kind == "perp")
+
+
+def position_usd(snapshot: Snapshot, name: str) -> float:
+    """The perp position's value at the oracle, signed, in USD (strategy maths only)."""
+    market = snapshot.markets[name]
+    return perp_base(snapshot, name) / market.spec.base_precision * market.oracle_price / PRICE_PRECISION
+
+
+def adds_past(side: str, position: float, limit: float) -> bool:
+    """Whether quoting `side` would add to a position already `limit` or more: a bid to a long, an ask to a short."""
+    return position >= limit if side == "bid" else position <= -limit
+
+
 def spot_base(snapshot: Snapshot, market: str) -> int:
     """Our spot balance in the market's decimals: the venue's spot balances where it reports
     them (a live Drift user), else the position the venue books for the spot market."""

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from keeper import ev_model
 from keeper.model import FEE_DENOMINATOR, Intent, Snapshot
-from strategies.base import MAX_AMOUNT, Param, Strategy, base_for_notional, perp_base, sticky
+from strategies.base import MAX_AMOUNT, Param, Strategy, adds_past, base_for_notional, position_usd, sticky
 
 
 class EvMaker(Strategy):
@@ -63,11 +63,10 @@ class EvMaker(Strategy):
         for name, market in snapshot.markets.items():
             oracle = market.oracle_price
             rebate_bps = market.spec.maker_rebate / FEE_DENOMINATOR * 10_000
-            position_usd = perp_base(snapshot, name) / market.spec.base_precision * oracle / 1e6
-            limit = float(self.max_inventory_usd[name])
+            held, limit = position_usd(snapshot, name), float(self.max_inventory_usd[name])
             size = base_for_notional(market, self.size_usd[name])
             for side, sign in (("bid", -1), ("ask", 1)):
-                if sign * position_usd <= -limit:
+                if adds_past(side, held, limit):
                     continue
                 found = self.best(name, side, rebate_bps)
                 if found is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from keeper.model import Intent, Snapshot
-from strategies.base import MAX_AMOUNT, MAX_SPREAD_BPS, Param, Strategy, base_for_notional, perp_base, sticky
+from strategies.base import MAX_AMOUNT, MAX_SPREAD_BPS, Param, Strategy, base_for_notional, perps, position_usd, sticky
 
 
 class InventorySkew(Strategy):
@@ -36,12 +36,9 @@ class InventorySkew(Strategy):
 
     def quote(self, snapshot: Snapshot) -> list[Intent]:
         intents = []
-        for name, market in snapshot.markets.items():
-            if market.spec.kind != "perp":
-                continue
+        for name, market in perps(snapshot):
             oracle = market.oracle_price
-            position_usd = perp_base(snapshot, name) / market.spec.base_precision * oracle / 1e6
-            f = max(-1.0, min(1.0, position_usd / float(self.max_inventory_usd[name])))
+            f = max(-1.0, min(1.0, position_usd(snapshot, name) / float(self.max_inventory_usd[name])))
             size = base_for_notional(market, self.size_usd[name])
             centre = -f * self.skew_bps
             for side, sign in (("bid", -1), ("ask", 1)):
