@@ -111,7 +111,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--priority-fee-cap", type=_positive_int, default=20_000, help="most that auto pays (default 20000)")
     run.add_argument("--strategy", help="strategy name (skips the picker); see `keeper strategies`")
     run.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
-    run.add_argument("--markets", default="SOL-PERP,BTC-PERP,ETH-PERP", help="comma-separated market names")
+    run.add_argument("--markets", help="comma-separated market names (default: the config file's, else "
+                                       "SOL-PERP,BTC-PERP,ETH-PERP)")
+    run.add_argument("--config", metavar="TOML", help="strategy, parameters, per-market overrides, markets and risk "
+                                                     "from a file (see README); --param and --markets override it")
+    run.add_argument("--save-config", metavar="TOML", help="write the chosen strategy, parameters, markets and risk "
+                                                          "to a file for --config, then run")
     run.add_argument("--ticks", type=_positive_int, help="stop after N ticks (default: run until Ctrl-C)")
     run.add_argument("--fast", action="store_true", help="run ticks back to back on simulated time")
     run.add_argument("--interval", type=_interval, default=1.0, help="seconds per tick (default 1, at most a day)")
@@ -160,6 +165,13 @@ def parser() -> argparse.ArgumentParser:
     _live_options(status, "localnet")
     status.add_argument("--archive-dir", default="data/archived", help="where to find the keeper's sessions (default data/archived)")
 
+    fit = sub.add_parser("fit", help="fit a strategy's model on archived sessions (ev_maker's fill model)")
+    fit.add_argument("strategy", metavar="STRATEGY", help="the strategy whose model to fit: ev_maker")
+    fit.add_argument("sessions", metavar="SESSION_DIR", nargs="+")
+    fit.add_argument("--out", metavar="MODEL", required=True, help="the model file to write (JSON)")
+    fit.add_argument("--horizon-ticks", type=_positive_int, default=5,
+                     help="a fill's value is taken against the oracle this many snapshots later (default 5)")
+
     archive = sub.add_parser("archive", help="archive tools")
     archive_sub = archive.add_subparsers(dest="archive_command", required=True, parser_class=_Parser)
     verify = archive_sub.add_parser("verify", help="validate every archived document against the schemas")
@@ -204,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return localnet_command(Options(args.drift_program, args.port, args.slot_ms, args.price_path, args.fund, args.seed,
                                             args.quote_oracle))
+        if args.command == "fit":
+            from keeper.ev_model import fit_command
+
+            return fit_command(args)
         if args.command == "archive" and args.archive_command == "verify":
             from keeper.archive.verify import format_report, verify_session
             from keeper.ui.progress import Progress

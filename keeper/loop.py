@@ -19,6 +19,7 @@ from typing import Optional, Protocol
 
 from keeper.archive.writer import ArchiveError
 from keeper.model import Execution, Plan, Snapshot
+from keeper.outcomes import Hints, with_last_plan
 from keeper.reconcile import reconcile
 from keeper.risk import HALTED, RiskGate
 from keeper.snap import snap_intents
@@ -88,6 +89,8 @@ class Loop:
         self._archive_failed = False
         self.unarchived: collections.Counter[str] = collections.Counter()  # records the archive refused, by kind
         self.stopping = asyncio.Event()
+        self._last_execution: Optional[Execution] = None  # becomes the next snapshot's last_plan
+        self._hints = Hints()
         quiet_gc()
 
     def stop(self) -> None:
@@ -104,6 +107,7 @@ class Loop:
             snapshot = await self.venue.snapshot()
         finally:
             self._loading = None
+        snapshot = with_last_plan(snapshot, self._last_execution)
         self._record("write_snapshot", snapshot)
         try:
             plan = decide(self.strategy, self.risk, snapshot, self.quote_ttl_s)
@@ -117,6 +121,8 @@ class Loop:
             if execution.risk_state != self.risk.state:
                 execution = dataclasses.replace(execution, risk_state=self.risk.state)
         self._record("write_execution", execution)
+        self._last_execution = execution
+        self._hints.explain(execution)
         seconds = time.monotonic() - started
         for observer in self.observers:
             observer.on_tick(snapshot, execution)
@@ -209,6 +215,7 @@ class Loop:
                       PULL_AFTER_SKIPS, reason)
             self._reminded_at, self._since_reminder = now, 0
             cancelled = await self.venue.cancel_all()
+            self._last_execution = None  # its orders are gone by our hand, not the market's
             log.info("cancelled %d keeper order(s) until data is back", cancelled)
         elif self._skips_in_a_row > PULL_AFTER_SKIPS and now - self._reminded_at >= SKIP_REMINDER_S:
             log.warning("still no trustworthy data: %d tick(s) skipped in the last %.0f s, %d in a row (%s)",

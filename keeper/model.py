@@ -200,6 +200,34 @@ class Snapshot:
     # The slot as of which the order book's users were last known complete; None where the
     # book can't go stale (the local market). slot - book_slot is the book's lag.
     book_slot: Optional[int] = None
+    # What became of the previous tick's plan, as this snapshot shows it (the loop fills it in);
+    # None on a session's first tick and in archives written before it existed.
+    last_plan: Optional["LastPlan"] = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOrder:
+    """One placement of the previous plan, as the snapshot after it shows it.
+
+    placed: accepted and still resting (filled says how much of it traded already);
+    rejected: the venue refused it (error: Drift's error name); filled: traded in full;
+    expired: gone with part unfilled (its max_ts passed, an IOC's remainder, or the program
+    cancelled it)."""
+
+    market: str
+    side: Side
+    size: int
+    user_order_id: int
+    status: Literal["placed", "rejected", "filled", "expired"]
+    filled: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LastPlan:
+    ts: int  # when the plan was executed, unix milliseconds
+    orders: tuple[PlanOrder, ...] = ()
+    dropped: tuple[str, ...] = ()  # intents snapping, the risk gate or the order slots dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,11 +241,16 @@ class Intent:
     oracle_offset: Optional[int] = None
     post_only: bool = True
     reduce_only: bool = False
-    expiry_s: int = 0  # lifetime in seconds from placement; 0 = none
+    expiry_s: int = 0  # lifetime in seconds from placement (Drift's max_ts); 0 = none
+    # Time in force: post_only (the default) rests or is refused; neither flag is GTC (takes
+    # what it crosses, rests the rest until expiry_s); ioc takes what it crosses, then is gone.
+    ioc: bool = False
 
     def __post_init__(self) -> None:
         if self.side not in ("bid", "ask"):
             raise ValueError(f"intent side must be 'bid' or 'ask', not {self.side!r}")
+        if self.ioc and self.post_only:
+            raise ValueError("an intent is post-only or immediate-or-cancel, not both")
         for name in ("size", "price", "oracle_offset", "expiry_s"):
             value = getattr(self, name)
             if value is not None and (type(value) is not int):
@@ -228,6 +261,10 @@ class Intent:
     def price_at(self, oracle: int) -> int:
         """The price it would rest at now: its limit, or the oracle plus its offset."""
         return self.price if self.price is not None else oracle + self.oracle_offset
+
+    @property
+    def time_in_force(self) -> Literal["post_only", "gtc", "ioc"]:
+        return "post_only" if self.post_only else "ioc" if self.ioc else "gtc"
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ def with_ttl(intent: Intent, quote_ttl_s: Optional[int]) -> Intent:
 
 def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped: tuple[str, ...] = (),
               now_s: int = 0, quote_ttl_s: Optional[int] = None) -> Plan:
-    wanted = Counter(_intent_key(i) for i in intents)
+    wanted = Counter(_intent_key(i) for i in intents if not i.ioc)
     cancels = []
     for order in sorted(open_orders, key=lambda o: o.order_id):
         if order.user_order_id == 0:
@@ -66,7 +66,9 @@ def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped
     missing = []
     for intent in intents:
         key = _intent_key(intent)
-        if wanted[key] > 0:
+        if intent.ioc:  # it never rests, so nothing resting stands for it: send it every time
+            missing.append(intent)
+        elif wanted[key] > 0:
             wanted[key] -= 1
             missing.append(intent)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import strategies
@@ -12,13 +13,16 @@ from keeper.report import ReportObserver, format_summary
 from keeper.risk import RiskGate, from_dict
 from keeper.run import COLLATERAL, json_params
 from keeper.venues.replay import ReplayVenue
+from strategies.base import source_file, source_sha256
 
 
 
 def recorded_strategy(manifest: dict, name: str | None, raw_params: dict[str, str]) -> strategies.Strategy:
-    """The recorded strategy with its recorded parameters, or another one (what-if)."""
+    """The recorded strategy with its recorded parameters, or another one (what-if), checked
+    against the session's markets."""
     recorded = manifest["strategy"]
     chosen = name or recorded
+    markets = manifest.get("markets")
     try:
         if chosen == recorded:
             available = strategies.discover()
@@ -26,12 +30,24 @@ def recorded_strategy(manifest: dict, name: str | None, raw_params: dict[str, st
                 raise ValueError(f"the session's strategy {recorded!r} is not installed; pick one with --strategy NAME"
                                  f" (see `keeper strategies`)")
             params = {p.name: p for p in available[recorded].params}
-            recorded_values = {k: params[k].parse(str(v).lower() if isinstance(v, bool) else str(v))
+            recorded_values = {k: params[k].parse(str(v).lower() if isinstance(v, bool) else str(v), markets)
                                for k, v in manifest.get("params", {}).items() if k in params}
-            return strategies.build(chosen, raw_params, values=recorded_values)
-        return strategies.build(chosen, raw_params)
+            return strategies.build(chosen, raw_params, values=recorded_values, markets=markets)
+        return strategies.build(chosen, raw_params, markets=markets)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def code_changed(manifest: dict, strategy: strategies.Strategy) -> str | None:
+    """One line when the recorded strategy's file is not the one that ran the session."""
+    recorded = manifest.get("strategy_sha256")
+    if recorded is None or strategy.name != manifest["strategy"]:
+        return None
+    now = source_sha256(type(strategy))
+    if now == recorded:
+        return None
+    return (f"warning: {source_file(type(strategy))} changed since this session was recorded "
+            f"(sha256 {recorded[:12]} then, {now[:12]} now); the replay runs the current code")
 
 
 def replay_command(args, raw_params: dict[str, str]) -> int:
@@ -42,6 +58,9 @@ def replay_command(args, raw_params: dict[str, str]) -> int:
     if args.verify and (raw_params or (args.strategy and args.strategy != manifest["strategy"])):
         raise UserError("--verify replays the recorded strategy with its recorded parameters; drop --strategy/--param")
     strategy = recorded_strategy(manifest, args.strategy, raw_params)
+    changed = code_changed(manifest, strategy)
+    if changed:
+        print(changed, file=sys.stderr)
     venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL))
     report = ReportObserver()
     risk = RiskGate(from_dict(manifest.get("risk", {}), f"{args.session}: manifest risk"))

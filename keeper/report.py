@@ -16,6 +16,7 @@ class Report:
         self.peak: dict[str, int] = {}
         self.drawdown: dict[str, int] = {}
         self.max_inventory_quote: dict[str, int] = {}
+        self.max_net_delta_quote: dict[str, int] = {}  # per asset: |perp position + spot balance|
         self.snapshots = 0
 
     def observe(self, snapshot: Snapshot) -> None:
@@ -41,6 +42,20 @@ class Report:
         self._track("total", total)
         # the total is the largest gross exposure held at one time, not a sum of per-market peaks
         self.max_inventory_quote["total"] = max(self.max_inventory_quote.get("total", 0), total_inventory)
+        for asset, delta in self.net_delta_quote().items():
+            self.max_net_delta_quote[asset] = max(self.max_net_delta_quote.get(asset, 0), abs(delta))
+
+    def net_delta_quote(self) -> dict[str, int]:
+        """Per asset (SOL-PERP and SOL are both SOL): what we hold of it, perp and spot, signed,
+        valued at one price (the perp's oracle where there is one)."""
+        units: dict[str, float] = {}
+        price: dict[str, int] = {}
+        for name, ledger in self.ledgers.items():
+            asset = asset_of(name)
+            units[asset] = units.get(asset, 0) + ledger.base / ledger.base_precision
+            if name.endswith("-PERP") or asset not in price:
+                price[asset] = self.oracle[name]
+        return {asset: round(u * price[asset] * QUOTE_PRECISION / PRICE_PRECISION) for asset, u in units.items()}
 
     def _track(self, key: str, pnl: int) -> None:
         self.peak[key] = max(self.peak.get(key, 0), pnl)
@@ -62,7 +77,12 @@ class Report:
                 "max_inventory": ledger.max_inventory / ledger.base_precision,
                 "last_oracle": oracle / PRICE_PRECISION,
             }
-        return {"snapshots": self.snapshots, "markets": markets, "total": self._usd(totals, "total")}
+        assets = {}
+        for asset, delta in self.net_delta_quote().items():
+            units = sum(ledger.base / ledger.base_precision for name, ledger in self.ledgers.items() if asset_of(name) == asset)
+            assets[asset] = {"net_delta": units, "net_delta_usd": round(delta / QUOTE_PRECISION, 6),
+                             "max_abs_net_delta_usd": round(self.max_net_delta_quote.get(asset, 0) / QUOTE_PRECISION, 6)}
+        return {"snapshots": self.snapshots, "markets": markets, "total": self._usd(totals, "total"), "assets": assets}
 
     def _usd(self, row: dict, key: str) -> dict:
         usd = lambda q: round(q / QUOTE_PRECISION, 6)  # noqa: E731
@@ -89,7 +109,16 @@ def format_summary(summary: dict) -> str:
             f"{name:<10}{r['fills']:>7}{r['volume_usd']:>13,.2f}{r['fees_usd']:>10,.2f}{r['realized_pnl_usd']:>12,.2f}"
             f"{r['unrealized_pnl_usd']:>11,.2f}{r['total_pnl_usd']:>11,.2f}{r['max_inventory_usd']:>11,.2f}{r['max_drawdown_usd']:>10,.2f}"
         )
+    for asset, a in summary.get("assets", {}).items():
+        if sum(asset_of(m) == asset for m in summary["markets"]) < 2:
+            continue  # one market: its position says it
+        lines.append(f"net delta {asset}: {a['net_delta']:+,.4f} (${a['net_delta_usd']:+,.2f}; "
+                     f"largest ${a['max_abs_net_delta_usd']:,.2f})")
     return "\n".join(lines)
+
+
+def asset_of(market: str) -> str:
+    return market[: -len("-PERP")] if market.endswith("-PERP") else market
 
 
 class ReportObserver(Report):

@@ -20,6 +20,8 @@ from keeper.loop import Loop
 from keeper.model import QUOTE_PRECISION
 from keeper.report import ReportObserver, format_summary
 from keeper.risk import HALTED, RiskConfig, RiskGate, from_dict, read
+from keeper.strategy_config import StrategyConfig, dumps, load, save
+from strategies.base import source_sha256
 from keeper.wallet import redact_argv
 
 log = logging.getLogger("keeper")
@@ -27,14 +29,25 @@ log = logging.getLogger("keeper")
 COLLATERAL = 10_000 * QUOTE_PRECISION  # the local market's starting USDC
 
 
-def choose_strategy(name: str | None, raw_params: dict[str, str], interactive: bool) -> strategies.Strategy:
+DEFAULT_MARKETS = "SOL-PERP,BTC-PERP,ETH-PERP"
+
+
+def choose_strategy(name: str | None, raw_params: dict[str, str], interactive: bool, markets: list[str],
+                    config: StrategyConfig | None = None) -> strategies.Strategy:
+    """The strategy from the config file, the flags, or the picker; checked against the markets."""
     try:
+        if config is not None:
+            try:
+                strategies.build(config.strategy, config.raw_params, markets=markets)
+            except ValueError as exc:
+                raise UserError(f"config file {config.source}: {exc}") from None
+            return strategies.build(config.strategy, {**config.raw_params, **raw_params}, markets=markets)
         if name or raw_params or not interactive:
-            return strategies.build(name or strategies.DEFAULT, raw_params)
+            return strategies.build(name or strategies.DEFAULT, raw_params, markets=markets)
         from keeper.ui.picker import pick
 
-        chosen, values = pick(strategies.discover())
-        return strategies.build(chosen, values=values)
+        chosen, values = pick(strategies.discover(), markets)
+        return strategies.build(chosen, values=values, markets=markets)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
@@ -48,8 +61,9 @@ def versions() -> dict[str, str]:
 
 
 def json_params(strategy: strategies.Strategy) -> dict:
-    """Parameter values as JSON: Decimals as strings so they survive exactly."""
-    return {k: (str(v) if not isinstance(v, (bool, int, float, str)) else v) for k, v in strategy.values.items()}
+    """Parameter values as JSON: Decimals and per-market values as text, so they survive exactly."""
+    params = {p.name: p for p in strategy.params}
+    return {k: params[k].to_json(v) for k, v in strategy.values.items()}
 
 
 def invocation() -> str:
@@ -103,7 +117,7 @@ def toxicity_of(args) -> float:
 async def open_venue(args, markets: list[str], seed: int, price_path, interval_ms: int, risk: RiskConfig):
     """The local market, or a live Drift deployment (localnet, devnet, mainnet, an RPC URL).
     The risk file's markets are checked against the venue's before anything is sent."""
-    where = f"risk file {args.risk}"
+    where = f"risk file {args.risk}" if args.risk else f"config file {args.config} [risk]"
     if args.network == "local":
         from keeper.venues.local import LocalVenue
         from keeper.venues.local.specs import names
@@ -156,6 +170,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
     manifest = {
         "network": args.network,
         "strategy": strategy.name,
+        "strategy_sha256": source_sha256(type(strategy)),
         "params": json_params(strategy),
         "seed": seed if local else None,
         "markets": markets,
@@ -206,18 +221,32 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
 def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     from keeper.venues.local import load_price_path
 
-    markets = [m.strip() for m in args.markets.split(",") if m.strip()]
+    config = load(args.config, strategies.discover()) if args.config else None
+    if config is not None and args.strategy:
+        raise UserError(f"--strategy and --config {args.config} both name the strategy; drop one")
+    if config is not None and config.risk is not None and args.risk:
+        raise UserError(f"--risk and --config {args.config} both set the risk limits; drop one")
+    chosen = args.markets or (",".join(config.markets) if config is not None and config.markets else DEFAULT_MARKETS)
+    markets = [m.strip() for m in chosen.split(",") if m.strip()]
     if not markets:
         raise UserError("--markets needs at least one market name")
     if args.network != "local" and (args.price_path or args.seed is not None or args.fast or args.toxicity is not None):
         raise UserError("--price-path, --seed, --fast and --toxicity are for the local market; a live network has its own prices, clock and flow")
     price_path = load_price_path(args.price_path) if args.price_path else None
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    strategy = choose_strategy(args.strategy, raw_params, interactive)
+    strategy = choose_strategy(args.strategy, raw_params, interactive, markets, config)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     interval_ms = max(1, round(args.interval * 1000))
-    risk_settings = read(args.risk) if args.risk else {}
-    risk_config = from_dict(risk_settings, f"risk file {args.risk}")  # a bad file is refused before anything starts
+    if config is not None and config.risk is not None:
+        risk_settings, risk_where = config.risk, (f"risk file {config.risk_source}" if config.risk_source
+                                                  else f"config file {args.config} [risk]")
+    else:
+        risk_settings, risk_where = (read(args.risk) if args.risk else {}), f"risk file {args.risk}"
+    risk_config = from_dict(risk_settings, risk_where)  # a bad file is refused before anything starts
+    if args.save_config:
+        risk_path = args.risk or (config.risk_source if config is not None else None)
+        save(args.save_config, dumps(strategy, markets, risk_settings or None, risk_path))
+        print(f"config saved to {args.save_config}; run it again with: {invocation()} run --config {args.save_config}")
     writer, loop, report, cancelled = asyncio.run(
         session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive, risk_settings, risk_config))
 

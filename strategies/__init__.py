@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any
+from typing import Any, Optional, Sequence
 
-from strategies.base import Param, Strategy
+from strategies.base import Param, PerMarket, Strategy
 
 DEFAULT = "fixed_spread"
+LIBRARY = {"base", "params", "features"}  # shared code, not strategies
 
 
 def discover() -> dict[str, type[Strategy]]:
     found: dict[str, type[Strategy]] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name == "base" or info.name.startswith("_"):
+        if info.name in LIBRARY or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for obj in vars(module).values():
@@ -22,10 +23,13 @@ def discover() -> dict[str, type[Strategy]]:
     return found
 
 
-def build(name: str, raw: dict[str, str] | None = None, values: dict[str, Any] | None = None) -> Strategy:
-    """A strategy from its name and text parameters (CLI) or typed values (picker, manifest).
+def build(name: str, raw: dict[str, str] | None = None, values: dict[str, Any] | None = None,
+          markets: Optional[Sequence[str]] = None) -> Strategy:
+    """A strategy from its name and text parameters (CLI, config file) or typed values (picker,
+    manifest), checked against the run's markets when they are given (they always are at start).
 
-    Raises ValueError with a one-line reason for unknown names, unknown or ill-typed parameters.
+    Raises ValueError with a one-line reason for unknown names, unknown parameters, values
+    out of bounds or choices, overrides for markets not in the run, and missing market kinds.
     """
     available = discover()
     if name not in available:
@@ -36,8 +40,8 @@ def build(name: str, raw: dict[str, str] | None = None, values: dict[str, Any] |
     for key, text in (raw or {}).items():
         if key not in params:
             raise ValueError(f"strategy {name} has no parameter {key!r} (it has: {', '.join(params) or 'none'})")
-        typed[key] = params[key].parse(text)
-    return cls(**typed)
+        typed[key] = params[key].parse(text, markets)
+    return cls(markets=markets, **typed)
 
 
-__all__ = ["DEFAULT", "Param", "Strategy", "build", "discover"]
+__all__ = ["DEFAULT", "Param", "PerMarket", "Strategy", "build", "discover"]

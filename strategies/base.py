@@ -1,4 +1,4 @@
-"""What a strategy is: a name, a one-line description, typed parameters, and quote().
+"""What a strategy is: a name, a one-line description, checked parameters, the markets it needs, quote().
 
 A strategy is pure: quote() sees a snapshot and the strategy's own state and returns the
 orders it wants resting. No I/O, no clock, no randomness; that is what lets
@@ -6,81 +6,117 @@ orders it wants resting. No I/O, no clock, no randomness; that is what lets
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+import hashlib
+import sys
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, Optional, Sequence
 
-from keeper.model import PRICE_PRECISION, Intent, MarketState, Snapshot
+from keeper.model import PRICE_PRECISION, Intent, Kind, MarketState, Snapshot
+from strategies.params import Param, PerMarket  # noqa: F401  (re-exported: a strategy file imports from base)
 
 # Bounds that keep quote()'s maths finite: a quote 100% from the oracle has no price, and
 # sizes beyond these overflow Decimal and any Drift u64 amount long before that.
 MAX_SPREAD_BPS = 10_000
 MAX_AMOUNT = Decimal(10**12)  # USD, or base units
 
-_TRUE = {"1", "true", "yes", "y", "on"}
-_FALSE = {"0", "false", "no", "n", "off"}
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: type  # int, float, Decimal, bool or str
-    default: Any
-    prompt: str  # one line, shown by the picker and by `keeper strategies`
-
-    def parse(self, text: str) -> Any:
-        """Turn user text into a value of this parameter's type; ValueError says why not."""
-        raw = text.strip()
-        try:
-            if self.type is bool:
-                if raw.lower() in _TRUE:
-                    return True
-                if raw.lower() in _FALSE:
-                    return False
-                raise ValueError
-            if self.type is Decimal:
-                value = Decimal(raw)
-                if not value.is_finite():
-                    raise ValueError
-                return value
-            if self.type is float:
-                value = float(raw)
-                if value != value or value in (float("inf"), float("-inf")):
-                    raise ValueError
-                return value
-            return self.type(raw)
-        except (ValueError, InvalidOperation):
-            shown = text if len(text) <= 60 else text[:57] + "..."  # one readable line, however long the input
-            raise ValueError(f"parameter {self.name} wants {self.type_name}, got {shown!r}") from None
-
-    @property
-    def type_name(self) -> str:
-        return {Decimal: "decimal", float: "float", int: "int", bool: "bool", str: "text"}[self.type]
-
-    def show(self, value: Any) -> str:
-        return str(value).lower() if self.type is bool else str(value)
-
 
 class Strategy:
+    """Subclasses declare `name`, `description`, `params`, and the kinds of market they need
+    (`needs = ("perp", "spot")`); quote() returns the orders they want resting.
+
+    Parameter values are checked against their Params and frozen when the strategy is built:
+    `self.spread_bps` reads, assigning to it fails. A per-market parameter reads per market:
+    `self.spread_bps[name]`. Anything else a strategy keeps on self is its own state.
+    """
+
     name: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()
+    needs: ClassVar[tuple[Kind, ...]] = ()
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, *, markets: Optional[Sequence[str]] = None, **values: Any) -> None:
         known = {p.name: p for p in self.params}
         for key in values:
             if key not in known:
                 raise ValueError(f"strategy {self.name} has no parameter {key!r} (it has: {', '.join(known) or 'none'})")
-        self.values = {p.name: values.get(p.name, p.default) for p in self.params}
-        for key, value in self.values.items():
-            setattr(self, key, value)
+        self.markets = tuple(markets) if markets is not None else None
+        if self.markets is not None:
+            self.check_markets(self.markets)
+        checked = {p.name: p.check(values.get(p.name, p.initial), self.markets) for p in self.params}
+        self.values = MappingProxyType(checked)
+        for key, value in checked.items():
+            object.__setattr__(self, key, value)
         self.check()
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in getattr(self, "values", ()):
+            raise AttributeError(f"parameter {key} of {self.name} is frozen once the strategy is built")
+        object.__setattr__(self, key, value)
+
+    @classmethod
+    def check_markets(cls, markets: Sequence[str]) -> None:
+        """Raise ValueError, in one line, when the run's markets lack what this strategy needs."""
+        have = {market_kind(m) for m in markets}
+        missing = [kind for kind in dict.fromkeys(cls.needs) if kind not in have]
+        if missing:
+            raise ValueError(f"strategy {cls.name} needs a {' and a '.join(missing)} market; "
+                             f"--markets has {', '.join(markets) or 'none'}")
 
     def check(self) -> None:
         """Raise ValueError for parameter values that make no sense together."""
 
     def quote(self, snapshot: Snapshot) -> list[Intent]:
         raise NotImplementedError
+
+
+def market_kind(name: str) -> Kind:
+    """Drift names perps NAME-PERP and spot markets by their asset: SOL-PERP, SOL."""
+    return "perp" if name.upper().endswith("-PERP") else "spot"
+
+
+def linked_spot(perp: str) -> str:
+    """The spot market of a perp's asset: SOL-PERP -> SOL."""
+    return perp[: -len("-PERP")]
+
+
+def source_file(cls: type) -> Path:
+    return Path(sys.modules[cls.__module__].__file__)
+
+
+def source_sha256(cls: type) -> str:
+    """The strategy file's hash, recorded in the manifest so a replay can tell the code changed."""
+    return hashlib.sha256(source_file(cls).read_bytes()).hexdigest()
+
+
+def perp_base(snapshot: Snapshot, market: str) -> int:
+    position = snapshot.user.positions.get(market)
+    return position.base if position else 0
+
+
+def perps(snapshot: Snapshot):
+    """(name, MarketState) of the snapshot's perp markets."""
+    return ((name, m) for name, m in snapshot.markets.items() if m.spec.kind == "perp")
+
+
+def position_usd(snapshot: Snapshot, name: str) -> float:
+    """The perp position's value at the oracle, signed, in USD (strategy maths only)."""
+    market = snapshot.markets[name]
+    return perp_base(snapshot, name) / market.spec.base_precision * market.oracle_price / PRICE_PRECISION
+
+
+def adds_past(side: str, position: float, limit: float) -> bool:
+    """Whether quoting `side` would add to a position already `limit` or more: a bid to a long, an ask to a short."""
+    return position >= limit if side == "bid" else position <= -limit
+
+
+def spot_base(snapshot: Snapshot, market: str) -> int:
+    """Our spot balance in the market's decimals: the venue's spot balances where it reports
+    them (a live Drift user), else the position the venue books for the spot market."""
+    balance = snapshot.user.spot_balances.get(market)
+    return balance.amount if balance is not None else perp_base(snapshot, market)
 
 
 # Small conversions for strategy maths: floats in, Drift integers out.
@@ -119,21 +155,3 @@ def sticky(snapshot: Snapshot, want: Intent, tolerance_bps: float) -> Intent:
             return replace(want, size=order.remaining, price=None if floating else order.price,
                            oracle_offset=order.oracle_offset if floating else None)
     return want
-
-
-def parse_sizes(text: str) -> dict[str, Decimal]:
-    """'SOL-PERP=1,BTC-PERP=0.002' -> {market: base units}; ValueError says what is wrong."""
-    sizes: dict[str, Decimal] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        market, sep, value = part.partition("=")
-        try:
-            if not sep:
-                raise InvalidOperation
-            sizes[market.strip()] = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"sizes: {part[:60]!r} is not MARKET=AMOUNT") from None
-        if not sizes[market.strip()].is_finite() or sizes[market.strip()] <= 0:
-            raise ValueError(f"sizes: {part[:60]!r} needs a positive amount")
-        if sizes[market.strip()] > MAX_AMOUNT:
-            raise ValueError(f"sizes: {part[:60]!r} is more than {MAX_AMOUNT:,} units")
-    return sizes

@@ -11,25 +11,17 @@ class MeanReversion(Strategy):
     name = "mean_reversion"
     description = "Quotes skewed toward an exponential moving average of the oracle, trimmed by inventory."
     params = (
-        Param("window", int, 30, "Moving-average window, in ticks"),
-        Param("spread_bps", float, 25.0, "Distance of each quote from the skewed centre, in bps"),
-        Param("skew", float, 0.5, "How far to shift the centre toward the average (0 none, 1 all the way)"),
-        Param("size_usd", Decimal, Decimal("100"), "Quote size per side, in USD at the oracle price"),
-        Param("max_position_usd", Decimal, Decimal("1000"), "Stop adding to a position beyond this notional"),
-        Param("requote_bps", float, 2.0, "Leave a resting quote alone while it is within this many bps of target"),
+        Param("window", int, 30, "Moving-average window, in ticks", low=1, high=100_000),
+        Param("spread_bps", float, 25.0, "Distance of each quote from the skewed centre, in bps", gt=0,
+              lt=MAX_SPREAD_BPS, per_market=True),
+        Param("skew", float, 0.5, "How far to shift the centre toward the average (0 none, 1 all the way)", low=0, high=1),
+        Param("size_usd", Decimal, Decimal("100"), "Quote size per side, in USD at the oracle price", gt=0,
+              high=MAX_AMOUNT),
+        Param("max_position_usd", Decimal, Decimal("1000"), "Stop adding to a position beyond this notional", gt=0,
+              high=MAX_AMOUNT),
+        Param("requote_bps", float, 2.0, "Leave a resting quote alone while it is within this many bps of target",
+              low=0, lt=MAX_SPREAD_BPS),
     )
-
-    def check(self) -> None:
-        if self.window < 1:
-            raise ValueError("window must be at least 1")
-        if self.spread_bps <= 0 or self.size_usd <= 0 or self.max_position_usd <= 0:
-            raise ValueError("spread_bps, size_usd and max_position_usd must be positive")
-        if self.spread_bps >= MAX_SPREAD_BPS:
-            raise ValueError(f"spread_bps must be below {MAX_SPREAD_BPS}")
-        if max(self.size_usd, self.max_position_usd) > MAX_AMOUNT:
-            raise ValueError(f"size_usd and max_position_usd must be at most {MAX_AMOUNT:,}")
-        if not 0 <= self.skew <= 1:
-            raise ValueError("skew must be between 0 and 1")
 
     def __init__(self, **values) -> None:
         super().__init__(**values)
@@ -44,7 +36,7 @@ class MeanReversion(Strategy):
             average += alpha * (oracle - average)
             self.average[name] = average
             centre = oracle + self.skew * (average - oracle)
-            half = centre * self.spread_bps / 10_000
+            half = centre * self.spread_bps[name] / 10_000
             size = base_for_notional(market, self.size_usd)
             limit = base_for_notional(market, self.max_position_usd)
             position = snapshot.user.positions.get(name)

@@ -39,7 +39,8 @@ def _model_classes() -> list[type]:
     return seen
 
 
-ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot",), "UserState": ("spot_balances",), "Fill": ("fill_record_id",),
+ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot", "last_plan"), "UserState": ("spot_balances",),
+               "Fill": ("fill_record_id",), "Intent": ("ioc",),
                "Trade": ("quote", "maker", "taker", "maker_fee", "taker_fee", "fill_record_id", "slot", "ts")}
 
 

@@ -54,7 +54,16 @@ _number = st.one_of(st.integers().map(str), st.floats().map(repr), st.decimals(a
                     st.floats(0.0001, 100_000).map(lambda f: f"{f:g}"))
 
 
+_per_market = st.tuples(st.one_of(st.just(""), _number), st.lists(st.tuples(
+    st.sampled_from(MARKETS + ["DOGE-PERP", ""]), _number), max_size=4)).map(
+    lambda t: ",".join(filter(None, [t[0], *(f"{m}={v}" for m, v in t[1])])))
+
+
 def text_for(param: strategies.Param) -> st.SearchStrategy[str]:
+    if param.per_market:
+        return st.one_of(_per_market, _number, _edge, st.text(max_size=12))
+    if param.choices:
+        return st.one_of(st.sampled_from([str(c) for c in param.choices]), _edge, st.text(max_size=12))
     typed = {
         bool: st.sampled_from(["true", "false", "1", "0", "y", "n", "on", "off", "TRUE", " yes "]),
         int: st.integers(-10**6, 10**6).map(str),
@@ -99,7 +108,7 @@ def test_every_strategy_is_fuzzed():
 def test_fuzzed_parameters_build_or_refuse_in_one_line_and_quote_integers(case):
     name, raw = case
     try:
-        strategy = strategies.build(name, raw)
+        strategy = strategies.build(name, raw, markets=MARKETS)
     except ValueError as exc:
         message = str(exc)
         assert message and len(message.splitlines()) == 1, message

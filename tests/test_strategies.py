@@ -4,7 +4,7 @@ import pytest
 
 import strategies
 from keeper.model import PRICE_PRECISION, OpenOrder, Position
-from strategies.base import Param, parse_sizes
+from strategies.base import Param, PerMarket
 from tests.conftest import snapshot
 
 
@@ -47,7 +47,7 @@ def test_build_rejects_unknown_and_ill_typed_parameters():
         strategies.build("fixed_spread", {"width": "3"})
     with pytest.raises(ValueError, match="spread_bps wants float"):
         strategies.build("fixed_spread", {"spread_bps": "wide"})
-    with pytest.raises(ValueError, match="spread_bps must be positive"):
+    with pytest.raises(ValueError, match="spread_bps must be above 0 and below 10,000; got -1.0"):
         strategies.build("fixed_spread", {"spread_bps": "-1"})
     with pytest.raises(ValueError, match="window wants int"):
         strategies.build("mean_reversion", {"window": "2.5"})
@@ -62,7 +62,9 @@ def test_param_parsing_per_type():
         Param("x", float, 1.0, "p").parse("nan")
     with pytest.raises(ValueError):
         Param("x", Decimal, Decimal(1), "p").parse("Infinity")
-    assert parse_sizes("SOL-PERP=1, BTC-PERP=0.002") == {"SOL-PERP": Decimal("1"), "BTC-PERP": Decimal("0.002")}
+    sizes = Param("sizes", Decimal, Decimal(0), "p", low=0, per_market=True).parse("SOL-PERP=1, BTC-PERP=0.002")
+    assert sizes == PerMarket(Decimal(0), (("SOL-PERP", Decimal("1")), ("BTC-PERP", Decimal("0.002"))))
+    assert sizes["BTC-PERP"] == Decimal("0.002") and sizes["ETH-PERP"] == 0
 
 
 def test_fixed_spread_quotes_symmetric_floating_orders():

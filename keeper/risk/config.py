@@ -110,13 +110,13 @@ def _apply(base, table: dict, values: dict):
 
 
 def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
-    found = _not_finite(data)
+    found = not_finite(data)
     if found is not None:  # TOML has nan and inf; a schema's bounds can't refuse nan (no comparison holds)
-        raise UserError(f"{where}: at {_path(found) or 'the top level'}: not a finite number")
+        raise UserError(f"{where}: at {key_path(found) or 'the top level'}: not a finite number")
     errors = sorted(Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
-        at = _path(e.absolute_path) or "the top level"
+        at = key_path(e.absolute_path) or "the top level"
         if e.validator == "additionalProperties" and isinstance(e.instance, dict):  # a misspelt key or section
             valid = e.schema.get("properties", {})
             extra = next(k for k in e.instance if k not in valid)
@@ -132,18 +132,18 @@ def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
     return RiskConfig(defaults, markets, account)
 
 
-def _path(parts) -> str:
+def key_path(parts) -> str:
     # A key may hold any character TOML allows in quotes, newlines included: an error stays one line.
     return ".".join(str(p) if str(p).isprintable() and str(p) else repr(str(p)) for p in parts)
 
 
-def _not_finite(value, at: tuple = ()) -> Optional[tuple]:
+def not_finite(value, at: tuple = ()) -> Optional[tuple]:
     """The path to the first nan or inf, if any."""
     if isinstance(value, float) and not math.isfinite(value):
         return at
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        found = _not_finite(item, (*at, key))
+        found = not_finite(item, (*at, key))
         if found is not None:
             return found
     return None

@@ -11,11 +11,15 @@ def print_strategies() -> None:
     console = Console()
     for name, cls in sorted(strategies.discover().items()):
         default = " (default)" if name == strategies.DEFAULT else ""
-        console.print(f"[bold]{name}[/]{default}: {cls.description}")
-        table = Table(box=None, padding=(0, 2), show_header=True, header_style="dim")
-        for column in ("parameter", "type", "default", "meaning"):
-            table.add_column(column)
+        needs = f" Needs: {' and '.join(cls.needs)} market." if cls.needs else ""
+        console.print(f"[bold]{name}[/]{default}: {cls.description}{needs}", highlight=False)
+        table = Table(box=None, padding=(0, 1), show_header=True, header_style="dim")
+        table.add_column("parameter", no_wrap=True)
+        table.add_column("default")
+        table.add_column("valid", ratio=2)
+        table.add_column("meaning", ratio=3)
         for p in cls.params:
-            table.add_row(p.name, p.type_name, p.show(p.default) or '""', p.prompt)
+            valid = f"{p.type_name}, {p.valid}" + (", per market" if p.per_market else "")
+            table.add_row(p.name, p.show(p.default) or '""', valid, p.prompt)
         console.print(table)
         console.print()
