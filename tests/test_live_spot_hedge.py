@@ -38,13 +38,13 @@ def test_spot_hedge_quotes_the_perp_and_hedges_on_spot_in_one_plan(tmp_path):
         together = [e for e in executions if placed(e, "SOL-PERP") and placed(e, "SOL")]
         assert together, "perp quotes and a spot hedge went out in one plan"
         assert all(i.ioc and not i.post_only for e in together for i, _ in placed(e, "SOL"))
-        refused = [e for e in executions if any(not o.ok for _, o in placed(e, "SOL"))]
+        refused = [e for e in executions if any(o.error.startswith("failed") for _, o in placed(e, "SOL"))]
         for e in executions:
             errors = {o.error for o in e.outcomes if not o.ok}
             if e in refused:  # the program refuses the whole place_orders: the perp quotes beside it too
                 assert errors == {"failed: MarginTradingDisabled"}, errors
-            else:
-                assert not errors, errors
+            else:  # after a refusal, placing pauses a moment (the venue's backoff), and says why
+                assert errors <= {"paused: MarginTradingDisabled"}, errors
         # 1 SOL deposited: a hedge selling more would borrow. Refused once, the strategy stops borrowing.
         assert len(refused) <= 1
         log = (session / "keeper.log").read_text()

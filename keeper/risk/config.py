@@ -105,7 +105,11 @@ def _apply(base, table: dict, values: dict):
     changes = {}
     for key, value in values.items():
         name, convert = table.get(key, (key, lambda v: v))
-        changes[name] = convert(value)
+        value = convert(value)
+        # JSON Schema calls 5.0 an integer; the gate's integer fields must hold an int
+        if type(value) is float and type(getattr(base, name)) is int:
+            value = int(value)
+        changes[name] = value
     return dataclasses.replace(base, **changes)
 
 
