@@ -18,6 +18,8 @@ from solders.keypair import Keypair
 from keeper.errors import UserError
 
 DEFAULT_KEYPAIR = "~/.config/solana/id.json"
+# The wallet `keeper localnet` creates (once, mode 600) and funds; relative to the working folder.
+LOCALNET_WALLET = Path("data/localnet/wallet.json")
 
 
 _BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")

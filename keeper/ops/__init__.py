@@ -1,0 +1,1 @@
+"""Operations: reports and plots of a session, session history, fills, and `keeper doctor`."""
