@@ -37,9 +37,9 @@ def render_png(session: Session, timeline: Timeline, status: str) -> bytes:
                            gridspec_kw={"height_ratios": (3, 1.2, 1.2, 1.2)})
     manifest = session.manifest
     total = timeline.report.summary()["total"]
-    figure.suptitle(f"{session.path.name}: {manifest['strategy']} on {manifest['network']}, {status}, "
-                    f"{timeline.snapshots} snapshots, {total['fills']} fills, PnL ${total['total_pnl_usd']:,.2f}",
-                    fontsize=11)
+    figure.suptitle(f"{session.path.name}\n{manifest['strategy']} on {manifest['network']}, {status}: "
+                    f"{timeline.snapshots} snapshots, {total['fills']} fills, PnL {_usd(total['total_pnl_usd'])}",
+                    fontsize=10)
     for column, series in enumerate(columns):
         times = [_time(ts) for ts in series.ts]
         _price_panel(axes[0][column], series, times)
@@ -61,14 +61,19 @@ def render_png(session: Session, timeline: Timeline, status: str) -> bytes:
     return out.getvalue()
 
 
+def _usd(amount: float) -> str:
+    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
+
+
 def _time(ts_ms: int) -> datetime:
     return datetime.fromtimestamp(ts_ms / 1000, timezone.utc)
 
 
 def _price_panel(ax, series: MarketSeries, times) -> None:
     ax.set_title(series.name, fontsize=11)
-    ax.plot(times, series.oracle, color="black", linewidth=1.0, label="oracle")
-    ax.plot(times, series.mid, color="#999999", linewidth=0.8, linestyle="--", label="book mid")
+    # every series is what one snapshot saw, held until the next: steps, not interpolation
+    ax.plot(times, series.oracle, drawstyle="steps-post", color="black", linewidth=1.0, label="oracle")
+    ax.plot(times, series.mid, drawstyle="steps-post", color="#999999", linewidth=0.8, linestyle="--", label="book mid")
     ax.plot(times, series.our_bid, drawstyle="steps-post", color=BUY, linewidth=0.8, alpha=0.8, label="our bid")
     ax.plot(times, series.our_ask, drawstyle="steps-post", color=SELL, linewidth=0.8, alpha=0.8, label="our ask")
     for side, color, marker, label in (("bid", BUY, "^", "buy"), ("ask", SELL, "v", "sell")):

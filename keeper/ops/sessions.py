@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from keeper.archive.reader import Session, open_session
+from keeper.archive.writer import MANIFEST
 from keeper.errors import UserError
 from keeper.ops.table import text_table
 
@@ -69,16 +70,21 @@ def list_sessions(archive_dir: str | Path, now: Optional[float] = None) -> list[
         raise UserError(f"--archive-dir {parent}: no such folder" if not parent.exists()
                         else f"--archive-dir {parent}: not a folder")
     rows = [session_row(entry, now) for entry in parent.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
-    # Newest first by when they started; folder names (which start with the time) break ties
-    # and place unreadable ones by their name.
-    return sorted(rows, key=lambda r: (_sort_time(r), r.path.name), reverse=True)
+    # Newest first by when they started; started_at has whole seconds, so sessions started in
+    # the same second go by when their manifest was written.
+    return sorted(rows, key=_sort_key, reverse=True)
 
 
-def _sort_time(row: SessionRow) -> float:
+def _sort_key(row: SessionRow) -> tuple[float, float, str]:
     try:
-        return datetime.fromisoformat(row.started.replace("Z", "+00:00")).timestamp()
+        started = datetime.fromisoformat(row.started.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        return 0.0
+        started = 0.0
+    try:
+        written = (row.path / MANIFEST).stat().st_mtime
+    except OSError:
+        written = 0.0
+    return started, written, row.path.name
 
 
 def format_sessions(rows: list[SessionRow], archive_dir) -> str:
