@@ -153,13 +153,7 @@ def _default_keypair(args) -> None:
         return
     from keeper.wallet import DEFAULT_KEYPAIR, LOCALNET_WALLET
 
-    if args.network != "localnet":
-        args.keypair = DEFAULT_KEYPAIR
-        return
-    if not LOCALNET_WALLET.exists():
-        raise UserError(f"no localnet wallet at {LOCALNET_WALLET}: start `keeper localnet` in this folder first "
-                        "(it creates and funds it), or pass --keypair")
-    args.keypair = str(LOCALNET_WALLET)
+    args.keypair = str(LOCALNET_WALLET) if args.network == "localnet" else DEFAULT_KEYPAIR
 
 
 def main(argv: list[str] | None = None) -> int:

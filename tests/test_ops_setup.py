@@ -106,13 +106,10 @@ def test_a_dead_rpc_is_one_line_naming_the_url_and_the_cause(tmp_path, command):
 
 def test_localnet_defaults_to_the_localnet_wallet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for argv in (["status"], ["init", "--network", "localnet"], ["run", "--network", "localnet"]):
-        with pytest.raises(cli.UserError, match=f"no localnet wallet at {LOCALNET_WALLET}: start `keeper localnet`"):
-            cli._default_keypair(cli.parser().parse_args(argv))
-    write_keypair(LOCALNET_WALLET, Keypair())
-    args = cli.parser().parse_args(["deposit", "5"])
-    cli._default_keypair(args)
-    assert args.keypair == str(LOCALNET_WALLET)
+    for argv in (["status"], ["init", "--network", "localnet"], ["deposit", "5"], ["run", "--network", "localnet"]):
+        args = cli.parser().parse_args(argv)
+        cli._default_keypair(args)
+        assert args.keypair == str(LOCALNET_WALLET)
     for argv in (["status", "--network", "devnet"], ["run", "--network", "http://127.0.0.1:8899"], ["run"]):
         args = cli.parser().parse_args(argv)
         cli._default_keypair(args)
@@ -124,5 +121,13 @@ def test_localnet_defaults_to_the_localnet_wallet(tmp_path, monkeypatch):
 
 def test_status_on_localnet_without_its_wallet_says_how_to_get_one(tmp_path):
     result = keeper("status", cwd=tmp_path, ok=False)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert f"no localnet wallet at {LOCALNET_WALLET}" in result.stderr
+    assert result.stderr == (f"keeper: error: keypair {LOCALNET_WALLET}: no such file (`keeper localnet` creates it: "
+                             "start it in this folder first, or pass --keypair)\n")
+    assert result.returncode == 2
+
+
+def test_status_on_localnet_uses_its_wallet(tmp_path):
+    # with the wallet there, what stops status is the chain not running (unless one serves 8899)
+    write_keypair(tmp_path / LOCALNET_WALLET, Keypair())
+    result = keeper("status", cwd=tmp_path, ok=False)
+    assert result.returncode == 2 and "keypair" not in result.stderr and result.stderr.count("\n") == 1
