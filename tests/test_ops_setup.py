@@ -131,3 +131,29 @@ def test_status_on_localnet_uses_its_wallet(tmp_path):
     write_keypair(tmp_path / LOCALNET_WALLET, Keypair())
     result = keeper("status", cwd=tmp_path, ok=False)
     assert result.returncode == 2 and "keypair" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_doctor_names_what_the_venv_lacks(tmp_path, monkeypatch):
+    from keeper.ops import doctor
+
+    (tmp_path / "requirements.lock").write_text("# pins\nrich==0.0.1\nno-such-package-here==1.0\norjson==" +
+                                                doctor.metadata.version("orjson") + "\n")
+    monkeypatch.setattr(doctor.bootstrap, "ROOT", tmp_path)
+    check = doctor.check_venv()
+    assert check.state == doctor.FAIL and check.fix == "`python3.11 keeper/bootstrap.py setup` installs the lock"
+    assert f"rich {doctor.metadata.version('rich')} (lock: 0.0.1), no-such-package-here missing (lock: 1.0)" in check.detail
+    assert "orjson" not in check.detail
+
+
+def test_doctor_names_a_missing_or_stale_sdk(tmp_path, monkeypatch):
+    from keeper.ops import doctor
+
+    (tmp_path / "package.json").write_text('{"dependencies": {"@drift-labs/sdk": "2.156.0"}}')
+    monkeypatch.setattr(doctor.bootstrap, "ROOT", tmp_path)
+    check = doctor.check_sdk()
+    assert check.state == doctor.FAIL and "not installed" in check.detail and "npm ci" in check.fix
+    sdk = tmp_path / "node_modules" / "@drift-labs" / "sdk"
+    sdk.mkdir(parents=True)
+    (sdk / "package.json").write_text('{"version": "2.100.0"}')
+    check = doctor.check_sdk()
+    assert check.state == doctor.FAIL and check.detail == "@drift-labs/sdk 2.100.0 installed, package.json wants 2.156.0"
