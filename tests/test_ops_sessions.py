@@ -100,8 +100,9 @@ def test_a_session_still_being_written_is_running(archive, tmp_path):
 
     crashed = archive["crashed"]
     newest = max(p.stat().st_mtime for p in crashed.iterdir())
-    statuses = {r.path.name: r.status for r in list_sessions(crashed.parent, now=newest + 5)}
-    assert statuses[crashed.name] == "running"
+    rows = {r.path.name: r for r in list_sessions(crashed.parent, now=newest + 5)}
+    assert rows[crashed.name].status == "running"
+    assert (rows[crashed.name].ticks, rows[crashed.name].fills, rows[crashed.name].pnl_usd) == (None, None, None)
     statuses = {r.path.name: r.status for r in list_sessions(crashed.parent, now=newest + HOUR)}
     assert statuses[crashed.name] == "crashed"
 

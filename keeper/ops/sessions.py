@@ -1,8 +1,9 @@
 """`keeper sessions`: the past sessions under an archive folder, newest first.
 
 A session that ended cleanly has summary.json and its figures come from there. One without
-it either still runs (its records were written moments ago) or crashed; a crashed session's
-figures are counted from its records by the same Report the run would have summarised with.
+it either still runs (its records were written moments ago; its figures are left blank) or
+crashed; a crashed session's figures are counted from its records by the same Report the run
+would have summarised with (about a thousand snapshots a second).
 """
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def session_row(folder: Path, now: Optional[float] = None) -> SessionRow:
     if summary is not None:
         total = summary.get("total", {})
         ticks, fills, pnl = summary.get("ticks"), total.get("fills"), total.get("total_pnl_usd")
+    elif status == "running":  # its figures change by the tick; counting a days-long archive would take minutes
+        ticks = fills = pnl = None
     else:
         from keeper.ops.timeline import read_timeline
 
