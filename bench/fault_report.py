@@ -66,6 +66,8 @@ def main() -> None:
         print(f"  FAILED {e['test']}")
     left = [e["orders_left"] for e in entries if "orders_left" in e]
     print(f"orders left open after the fault, on chain: {sum(left)} (measured in {len(left)} localnet runs)")
+    dead = [e["fillable_after_ttl"] for e in entries if "fillable_after_ttl" in e]
+    print(f"keeper quotes still fillable after SIGKILL + their TTL: {sum(dead)} (measured in {len(dead)} localnet runs)")
     archives = [e for e in entries if "records_lost" in e]
     print(f"records lost: {sum(e['records_lost'] for e in archives)} of {sum(e['records'] for e in archives):,} "
           f"read back (measured in {len(archives)} sessions)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from decimal import Decimal, InvalidOperation
 
 from driftpy.addresses import get_user_account_public_key, get_user_stats_account_public_key
@@ -157,11 +158,20 @@ async def _status(args) -> int:
         orders = open_orders(account, names)
         ours = keeper_orders(orders)
         print(f"  open orders       {len(orders)} ({len(ours)} tagged by a keeper user_order_id)")
+        now = int(time.time())
         for o in orders:
             where = f"oracle{o.oracle_offset / 1e6:+.4f}" if o.oracle_offset is not None else f"{o.price / 1e6:.4f}"
             print(f"    #{o.order_id:<6} uid {o.user_order_id:<3} {o.market:<10} {o.side} {o.remaining / 1e9:.4f} @ {where}"
-                  f"{' post-only' if o.post_only else ''}")
+                  f"{' post-only' if o.post_only else ''}  {_ttl(o.max_ts, now)}")
         return 0
+
+
+def _ttl(max_ts: int, now: int) -> str:
+    if not max_ts:
+        return "no expiry"
+    if max_ts < now:
+        return f"expired {now - max_ts}s ago (no longer fillable)"
+    return f"expires in {max_ts - now}s"
 
 
 def _risk_state(archive_dir: str, user: str) -> str:

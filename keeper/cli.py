@@ -71,6 +71,16 @@ def _interval(text: str) -> float:
     return value
 
 
+def _quote_ttl(text: str) -> int:
+    from keeper.reconcile import QUOTE_TTL_BOUNDS
+
+    low, high = QUOTE_TTL_BOUNDS
+    value = _positive_int(text)
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: a quote TTL is {low} to {high} seconds")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="keeper", description="A market-making keeper for Drift Protocol v2.")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -89,6 +99,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ticks", type=_positive_int, help="stop after N ticks (default: run until Ctrl-C)")
     run.add_argument("--fast", action="store_true", help="run ticks back to back on simulated time")
     run.add_argument("--interval", type=_interval, default=1.0, help="seconds per tick (default 1, at most a day)")
+    run.add_argument("--quote-ttl", type=_quote_ttl, default=30, metavar="SECONDS",
+                     help="every order expires this long after it is placed, and is refreshed before (5 to 3600, default 30)")
     run.add_argument("--seed", type=_positive_int, help="random seed of the local market (default: a fresh one, recorded)")
     run.add_argument("--price-path", metavar="CSV", help="oracle path: CSV of timestamp,price (first market absolute, others relative)")
     run.add_argument("--archive-dir", default="data/archived", help="parent folder of the session folder (default data/archived)")

@@ -51,12 +51,13 @@ def quiet_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def decide(strategy: Strategy, risk: RiskGate, snapshot: Snapshot) -> Plan:
+def decide(strategy: Strategy, risk: RiskGate, snapshot: Snapshot, quote_ttl_s: Optional[int] = None) -> Plan:
     """The pure part of a tick: the same snapshot always gives the same plan."""
     intents = strategy.quote(snapshot)
     intents, snap_notes = snap_intents(intents, snapshot.markets)
     intents, risk_notes = risk.check(intents, snapshot)
-    return reconcile(intents, snapshot.user.open_orders, tuple(snap_notes + risk_notes))
+    return reconcile(intents, snapshot.user.open_orders, tuple(snap_notes + risk_notes),
+                     now_s=snapshot.ts // 1000, quote_ttl_s=quote_ttl_s)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Loop:
     interval_s: float = 1.0
     fast: bool = False
     kill_file: Optional[str] = None  # its appearance cancels everything and halts (live runs only)
+    quote_ttl_s: Optional[int] = None  # every placement expires this long after it (the dead-man's switch)
 
     def __post_init__(self) -> None:
         self.ticks = 0  # ticks that quoted
@@ -81,6 +83,7 @@ class Loop:
         self._loading: Optional[asyncio.Task] = None  # the run task, while it awaits a snapshot
         self._last_notes: set[str] = set()
         self._archive_failed = False
+        self.unarchived: collections.Counter[str] = collections.Counter()  # records the archive refused, by kind
         self.stopping = asyncio.Event()
         quiet_gc()
 
@@ -99,7 +102,7 @@ class Loop:
             self._loading = None
         self._record("write_snapshot", snapshot)
         try:
-            plan = decide(self.strategy, self.risk, snapshot)
+            plan = decide(self.strategy, self.risk, snapshot, self.quote_ttl_s)
         except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
             log.error("strategy %s failed on tick %d: %s: %s", self.strategy.name, self.ticks, type(exc).__name__, exc)
             plan = Plan(dropped=(f"strategy error: {type(exc).__name__}: {exc}",))
@@ -121,11 +124,15 @@ class Loop:
     def _record(self, method: str, value) -> None:
         """Archive a record; if that fails (a full disk), halt: never trade unrecorded. The
         halting tick still runs, so its plan cancels our quotes."""
-        if self.archive is None or self._archive_failed:
+        if self.archive is None:
+            return
+        if self._archive_failed:
+            self.unarchived[method] += 1
             return
         try:
             getattr(self.archive, method)(value)
         except ArchiveError as exc:
+            self.unarchived[method] += 1
             self._archive_failed = True
             log.error("%s", exc)
             self.risk.halt(f"the archive cannot be written ({exc})")

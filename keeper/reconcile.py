@@ -3,10 +3,17 @@
 An open keeper order that exactly matches a desired order stays (keeping its queue place);
 everything else of ours is cancelled, and only what is missing is placed. Orders without a
 user_order_id are not the keeper's and are never touched.
+
+The dead-man's switch: with a quote TTL, every placement expires `quote_ttl_s` after it is
+placed (Drift's max_ts), so quotes left by a keeper that died stop being fillable on their own.
+A matching order within `refresh_s(ttl)` of its expiry, or without one, no longer counts as a
+match: it is replaced before it lapses.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from typing import Optional
 
 from keeper.model import MAX_OPEN_ORDERS, MAX_USER_ORDER_ID, Intent, OpenOrder, Placement, Plan
 
@@ -20,14 +27,38 @@ def _intent_key(i: Intent) -> tuple:
     return (i.market, i.side, i.price or 0, i.oracle_offset, i.size, i.post_only, i.reduce_only)
 
 
-def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped: tuple[str, ...] = ()) -> Plan:
+QUOTE_TTL_BOUNDS = (5, 3600)  # seconds: --quote-ttl
+DEFAULT_QUOTE_TTL = 30
+
+
+def refresh_s(quote_ttl_s: int) -> int:
+    """How long before its expiry a quote is replaced: a third of the TTL leaves several ticks'
+    margin for a slow or refused transaction."""
+    return max(1, quote_ttl_s // 3)
+
+
+def _lapsing(order: OpenOrder, now_s: int, quote_ttl_s: Optional[int]) -> bool:
+    if quote_ttl_s is None:
+        return False
+    return order.max_ts == 0 or order.max_ts - now_s < refresh_s(quote_ttl_s)
+
+
+def with_ttl(intent: Intent, quote_ttl_s: Optional[int]) -> Intent:
+    """The intent expiring at most quote_ttl_s after placement (a strategy may ask for less)."""
+    if quote_ttl_s is None or 0 < intent.expiry_s <= quote_ttl_s:
+        return intent
+    return dataclasses.replace(intent, expiry_s=quote_ttl_s)
+
+
+def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped: tuple[str, ...] = (),
+              now_s: int = 0, quote_ttl_s: Optional[int] = None) -> Plan:
     wanted = Counter(_intent_key(i) for i in intents)
     cancels = []
     for order in sorted(open_orders, key=lambda o: o.order_id):
         if order.user_order_id == 0:
             continue
         key = _order_key(order)
-        if wanted[key] > 0:
+        if wanted[key] > 0 and not _lapsing(order, now_s, quote_ttl_s):
             wanted[key] -= 1
         else:
             cancels.append(order)
@@ -55,5 +86,5 @@ def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped
         if uid is None:
             notes.append(f"{intent.market} {intent.side}: no free user_order_id")
             continue
-        places.append(Placement(intent, uid))
+        places.append(Placement(with_ttl(intent, quote_ttl_s), uid))
     return Plan(cancels=tuple(cancels), places=tuple(places), dropped=tuple(notes))

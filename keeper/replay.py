@@ -45,7 +45,7 @@ def replay_writer(args, manifest: dict, strategy: strategies.Strategy, argv: lis
         "markets": manifest["markets"], "interval_ms": manifest["interval_ms"], "price_path": manifest["price_path"],
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
         "argv": ["keeper", *redact_argv(argv)],
-        **{key: manifest[key] for key in ("risk", "collateral") if key in manifest},
+        **{key: manifest[key] for key in ("risk", "collateral", "quote_ttl_s") if key in manifest},
     }
     return SessionWriter.create(args.archive_dir, replayed)
 
@@ -64,7 +64,9 @@ def replay_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     report = ReportObserver()
     risk = RiskGate(from_dict(manifest.get("risk", {}), f"{args.session}: manifest risk"))
     writer = replay_writer(args, manifest, strategy, argv) if args.archive_dir else None
-    loop = Loop(venue, strategy, risk, archive=writer, observers=(report,), fast=True)
+    # The recorded TTL, so --verify makes the same refreshes; sessions before it had none.
+    loop = Loop(venue, strategy, risk, archive=writer, observers=(report,), fast=True,
+                quote_ttl_s=manifest.get("quote_ttl_s"))
     try:
         asyncio.run(loop.run())
     finally:

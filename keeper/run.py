@@ -129,6 +129,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         "seed": seed if local else None,
         "markets": markets,
         "interval_ms": interval_ms,
+        "quote_ttl_s": args.quote_ttl,
         "price_path": str(Path(args.price_path).resolve()) if args.price_path else None,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
@@ -152,7 +153,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
     views = make_views(interactive, report, strategy.name, fast=args.fast)
     risk = RiskGate(risk_config)
     loop = Loop(venue, strategy, risk, writer, (report, *views), interval_s=args.interval, fast=args.fast,
-                kill_file=risk.config.account.kill_file)
+                kill_file=risk.config.account.kill_file, quote_ttl_s=args.quote_ttl)
     try:
         with contextlib.ExitStack() as stack:
             for view in views:
@@ -189,6 +190,7 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     try:
         writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "skipped_reasons": dict(loop.skip_reasons),
                        "cancelled_on_shutdown": cancelled,
+                       "snapshots_unarchived": loop.unarchived["write_snapshot"],
                        "risk_state": risk.state, "risk_reason": risk.reason,
                        "max_drawdown_quote": risk.drawdown.max_drawdown, **summary})
     except ArchiveError as exc:  # the disk that halted the run: the summary below is all there is

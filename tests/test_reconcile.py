@@ -78,3 +78,41 @@ def test_user_order_ids_skip_those_in_use():
     plan = reconcile(intents, resting)
     assert [o.order_id for o in plan.cancels] == [2]
     assert [p.user_order_id for p in plan.places] == [2, 4]
+
+
+# -- the dead-man's switch: quote TTL ------------------------------------------------------------
+
+NOW = 1_700_000_000
+
+
+def _expiring(order_id, uid, max_ts, **kw):
+    import dataclasses
+
+    return dataclasses.replace(order(order_id, uid, **kw), max_ts=max_ts)
+
+
+def test_every_placement_expires_after_the_ttl():
+    intents = [Intent("SOL-PERP", "bid", 10**9, price=84_000_000), Intent("SOL-PERP", "ask", 10**9, price=86_000_000,
+                                                                          expiry_s=7)]
+    plan = reconcile(intents, (), now_s=NOW, quote_ttl_s=30)
+    assert [p.intent.expiry_s for p in plan.places] == [30, 7]  # a strategy may ask for less, never more
+    assert [p.intent.expiry_s for p in reconcile(intents, ()).places] == [0, 7]  # no TTL: as the strategy said
+
+
+def test_a_quote_is_kept_until_a_third_of_its_ttl_is_left_then_replaced():
+    intents = [Intent("SOL-PERP", "bid", 10**9, price=84_000_000)]
+    fresh = (_expiring(7, 1, NOW + 25),)
+    assert not reconcile(intents, fresh, now_s=NOW, quote_ttl_s=30)
+    assert not reconcile(intents, (_expiring(7, 1, NOW + 10),), now_s=NOW, quote_ttl_s=30)  # 10 s left: still kept
+    lapsing = (_expiring(7, 1, NOW + 9),)
+    plan = reconcile(intents, lapsing, now_s=NOW, quote_ttl_s=30)
+    assert [o.order_id for o in plan.cancels] == [7]
+    assert [(p.user_order_id, p.intent.expiry_s) for p in plan.places] == [(2, 30)]
+
+
+def test_with_a_ttl_an_order_without_expiry_is_replaced_by_one_with():
+    intents = [Intent("SOL-PERP", "bid", 10**9, price=84_000_000)]
+    forever = (order(7, 1),)  # max_ts 0: left by a run before the switch
+    assert not reconcile(intents, forever, now_s=NOW)
+    plan = reconcile(intents, forever, now_s=NOW, quote_ttl_s=30)
+    assert [o.order_id for o in plan.cancels] == [7] and plan.places[0].intent.expiry_s == 30
