@@ -36,33 +36,44 @@ def _step(what: str, cmd: list[str]) -> None:
         sys.exit(f"[setup] failed: {' '.join(cmd)} (exit {result.returncode})")
 
 
+PYTHON_STAMP = VENV / ".installed"
+NODE_STAMP = ROOT / "node_modules" / ".installed"
+
+
+def python_current() -> bool:
+    """The venv holds what requirements.lock and pyproject.toml say (as of the last install)."""
+    return PYTHON_STAMP.exists() and PYTHON_STAMP.read_text() == _digest("requirements.lock", "pyproject.toml")
+
+
+def node_current() -> bool:
+    """node_modules/ holds what package-lock.json says (as of the last install)."""
+    return NODE_STAMP.exists() and NODE_STAMP.read_text() == _digest("package.json", "package-lock.json")
+
+
 def ensure_python() -> None:
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"[setup] drift-keeper needs Python 3.11 (driftpy's pins); this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print(f"[setup] creating {VENV.name}/", flush=True)
         venv.create(VENV, with_pip=True)
-    stamp = VENV / ".installed"
-    want = _digest("requirements.lock", "pyproject.toml")
-    if stamp.exists() and stamp.read_text() == want:
+    if python_current():
         return
+    want = _digest("requirements.lock", "pyproject.toml")
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
     _step("installing Python dependencies from requirements.lock", pip + ["-r", "requirements.lock"])
     _step("installing drift-keeper (editable)", pip + ["--no-deps", "-e", "."])
-    stamp.write_text(want)
+    PYTHON_STAMP.write_text(want)
 
 
 def ensure_node() -> None:
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("[setup] npm is missing: install Node.js 20+ with npm")
-    stamp = ROOT / "node_modules" / ".installed"
-    want = _digest("package.json", "package-lock.json")
-    if stamp.exists() and stamp.read_text() == want:
+    if node_current():
         return
     _step("installing Node dependencies (@drift-labs/sdk) from package-lock.json",
           [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"])
-    stamp.write_text(want)
+    NODE_STAMP.write_text(_digest("package.json", "package-lock.json"))
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,5 @@
-"""The command line: run, strategies, replay, archive verify and import, localnet.
+"""The command line: run, strategies, replay, archive verify and import, localnet, report, sessions,
+fills, doctor.
 
 Every problem the user can fix ends in one line on stderr and exit code 2.
 """
@@ -17,7 +18,8 @@ def _live_options(parser: argparse.ArgumentParser, default_network: str) -> None
     parser.add_argument("--network", default=default_network,
                         help=f"where: {'local (the embedded simulated exchange), ' if default_network == 'local' else ''}{LIVE_NETWORKS}"
                              f" (default {default_network})")
-    parser.add_argument("--keypair", default="~/.config/solana/id.json", help="Solana CLI keypair file (default ~/.config/solana/id.json)")
+    parser.add_argument("--keypair", help="Solana CLI keypair file (default: on localnet the wallet `keeper localnet` "
+                                           "funds, data/localnet/wallet.json; elsewhere ~/.config/solana/id.json)")
     parser.add_argument("--subaccount", type=_positive_int, default=0, help="Drift subaccount id (default 0)")
     parser.add_argument("--subscription", choices=("websocket", "polling"), default="websocket",
                         help="how driftpy keeps accounts fresh (default websocket)")
@@ -141,6 +143,8 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
     replay.add_argument("--verify", action="store_true", help="check that the recorded strategy reproduces every recorded plan")
     replay.add_argument("--json", metavar="FILE", help="also write the summary to FILE as JSON")
+    replay.add_argument("--archive-dir", metavar="DIR",
+                        help="what-if only: also archive the replay as a session folder under DIR (for keeper report, fills)")
 
     localnet = sub.add_parser("localnet", help="run the real Drift program on a local SVM behind a Solana JSON-RPC endpoint")
     localnet.add_argument("--drift-program", metavar="PATH",
@@ -188,12 +192,34 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--step-size", metavar="Y", help="size step in base units, e.g. 0.01 (default: the market's)")
     imp.add_argument("--every-ms", type=_positive_int, default=0, metavar="N",
                      help="at most one snapshot per N ms of data (default 0: one per book row)")
+
+    report = sub.add_parser("report", help="plot a session: prices and our quotes, fills, inventory, PnL, drawdown")
+    report.add_argument("session", metavar="SESSION_DIR")
+    report.add_argument("--out", metavar="FILE", help="a .png, or an .html page with the plot and the summary "
+                                                      "(default SESSION_DIR/report.png)")
+    sessions = sub.add_parser("sessions", help="list past sessions, newest first")
+    sessions.add_argument("--archive-dir", default="data/archived", help="where the sessions are (default data/archived)")
+    fills = sub.add_parser("fills", help="every fill of a session, in human units")
+    fills.add_argument("session", metavar="SESSION_DIR")
+    fills.add_argument("--csv", metavar="FILE", help="write them to FILE as CSV instead of printing a table")
+    doctor = sub.add_parser("doctor", help="check the set-up: Python, Node, the venv, the SDK, the Drift binary, keypairs")
+    doctor.add_argument("--keypair", help="also check this keypair file")
     return top
+
+
+def _default_keypair(args) -> None:
+    """The localnet wallet on localnet (the one `keeper localnet` creates and funds), else the Solana CLI's."""
+    if args.command not in ("run", "init", "deposit", "status") or args.keypair is not None:
+        return
+    from keeper.wallet import DEFAULT_KEYPAIR, LOCALNET_WALLET
+
+    args.keypair = str(LOCALNET_WALLET) if args.network == "localnet" else DEFAULT_KEYPAIR
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
+        _default_keypair(args)
         if args.command == "run":
             from keeper.run import run_command
 
@@ -206,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from keeper.replay import replay_command
 
-            return replay_command(args, _params(args.param))
+            return replay_command(args, _params(args.param), argv if argv is not None else sys.argv[1:])
         if args.command in ("init", "deposit", "status"):
             from keeper import account
 
@@ -231,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             from keeper.archive.importer import import_command
 
             return import_command(args, argv if argv is not None else sys.argv[1:])
+        if args.command in ("report", "sessions", "fills", "doctor"):
+            from importlib import import_module
+
+            return getattr(import_module(f"keeper.ops.{args.command}"), f"{args.command}_command")(args)
         return 2
     except UserError as exc:
         print(f"keeper: error: {exc}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import strategies
@@ -11,8 +12,9 @@ from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.report import ReportObserver, format_summary
 from keeper.risk import RiskGate, from_dict
-from keeper.run import COLLATERAL, json_params
+from keeper.run import COLLATERAL, json_params, versions
 from keeper.venues.replay import ReplayVenue
+from keeper.wallet import redact_argv
 from strategies.base import source_file, source_sha256
 
 
@@ -50,13 +52,30 @@ def code_changed(manifest: dict, strategy: strategies.Strategy) -> str | None:
             f"(sha256 {recorded[:12]} then, {now[:12]} now); the replay runs the current code")
 
 
-def replay_command(args, raw_params: dict[str, str]) -> int:
+def replay_writer(args, manifest: dict, strategy: strategies.Strategy, argv: list[str]):
+    """A session folder for the what-if run, so `keeper report` and `keeper fills` read it like any
+    other: the recorded market data with the replayed strategy's own orders, fills and position."""
+    from keeper.archive.writer import SessionWriter
+
+    replayed = {
+        "network": "replay", "strategy": strategy.name, "params": json_params(strategy), "seed": manifest["seed"],
+        "markets": manifest["markets"], "interval_ms": manifest["interval_ms"], "price_path": manifest["price_path"],
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
+        "argv": ["keeper", *redact_argv(argv)],
+        **{key: manifest[key] for key in ("risk", "collateral", "quote_ttl_s") if key in manifest},
+    }
+    return SessionWriter.create(args.archive_dir, replayed)
+
+
+def replay_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     from keeper.archive.reader import open_session
 
     session = open_session(args.session)
     manifest = session.manifest
     if args.verify and (raw_params or (args.strategy and args.strategy != manifest["strategy"])):
         raise UserError("--verify replays the recorded strategy with its recorded parameters; drop --strategy/--param")
+    if args.verify and args.archive_dir:
+        raise UserError("--archive-dir archives a what-if replay; --verify only compares plans with the recorded ones")
     strategy = recorded_strategy(manifest, args.strategy, raw_params)
     changed = code_changed(manifest, strategy)
     if changed:
@@ -64,12 +83,20 @@ def replay_command(args, raw_params: dict[str, str]) -> int:
     venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL))
     report = ReportObserver()
     risk = RiskGate(from_dict(manifest.get("risk", {}), f"{args.session}: manifest risk"))
+    writer = replay_writer(args, manifest, strategy, argv) if args.archive_dir else None
     # The recorded TTL, so --verify makes the same refreshes; sessions before it had none.
-    loop = Loop(venue, strategy, risk, archive=None, observers=(report,), fast=True,
+    loop = Loop(venue, strategy, risk, archive=writer, observers=(report,), fast=True,
                 quote_ttl_s=manifest.get("quote_ttl_s"))
-    asyncio.run(loop.run())
+    try:
+        asyncio.run(loop.run())
+    finally:
+        if writer is not None:
+            writer.close()
 
     summary = report.summary()
+    if writer is not None:
+        writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "risk_state": risk.state,
+                       "risk_reason": risk.reason, "replay_of": str(session.path), **summary})
     problems = session.problems()
     result = {
         "session": str(Path(args.session)),
@@ -96,6 +123,8 @@ def replay_command(args, raw_params: dict[str, str]) -> int:
         except OSError as exc:
             raise UserError(f"cannot write {args.json}: {exc.strerror}") from None
         print(f"summary written to {args.json}")
+    if writer is not None:
+        print(f"session: {writer.path}")
     if args.verify and (venue.mismatches or venue.plans_compared == 0):
         return 1
     return 0

@@ -18,6 +18,8 @@ from solders.keypair import Keypair
 from keeper.errors import UserError
 
 DEFAULT_KEYPAIR = "~/.config/solana/id.json"
+# The wallet `keeper localnet` creates (once, mode 600) and funds; relative to the working folder.
+LOCALNET_WALLET = Path("data/localnet/wallet.json")
 
 
 _BASE58 = frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
@@ -68,7 +70,9 @@ def load_keypair(path: str | os.PathLike) -> Keypair:
     try:
         text = p.read_text()
     except FileNotFoundError:
-        raise UserError(f"keypair {p}: no such file (create one with `solana-keygen new -o {p}`)") from None
+        how = ("`keeper localnet` creates it: start it in this folder first, or pass --keypair" if p == LOCALNET_WALLET
+               else f"create one with `solana-keygen new -o {p}`")
+        raise UserError(f"keypair {p}: no such file ({how})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"keypair {p}: cannot read it ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
     try:

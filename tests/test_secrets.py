@@ -510,13 +510,13 @@ def test_cli_refuses_a_malformed_keypair_file_in_one_line(tmp_path, shape):
 
 
 def test_an_rpc_that_is_down_is_reported_without_the_key(tmp_path):
-    """The wallet is loaded and the RPC then fails: the one line quotes the RPC's exception."""
+    """The wallet is loaded and the RPC then fails: the one line names the RPC and why it failed."""
     secret = Secret()
     wallet = write_keypair(tmp_path / "id.json", secret.keypair)
     streams = 0
     for args in (["status"], ["init", "--yes"], ["deposit", "10"], ["run", "--ticks", "1", "--archive-dir", "sessions"]):
         result = keeper(*args, "--network", DEAD_RPC, "--keypair", str(wallet), cwd=tmp_path, env=NO_NETWORK)
-        assert_one_line_refusal(result, secret, "cannot read the Drift deployment")
+        assert_one_line_refusal(result, secret, f"no answer from the RPC at {DEAD_RPC} (cannot connect: connection refused)")
         streams += 2
     files, leaks = scan_files(tmp_path, secret, skip=(wallet,))
     assert leaks == {}
@@ -600,7 +600,7 @@ def test_a_loose_keypair_file_is_warned_about_by_the_commands(tmp_path):
     for args in (["status"], ["run", "--ticks", "1", "--archive-dir", "sessions"]):
         result = keeper(*args, "--network", DEAD_RPC, "--keypair", str(path), cwd=tmp_path, env=NO_NETWORK)
         assert result.returncode == 2, secret.redact(result.stderr)
-        assert "readable by group or others" in result.stderr and "cannot read the Drift deployment" in result.stderr
+        assert "readable by group or others" in result.stderr and f"no answer from the RPC at {DEAD_RPC}" in result.stderr
         assert scan_streams({"stdout": result.stdout, "stderr": result.stderr}, secret) == {}
 
 

@@ -21,14 +21,13 @@ from keeper.localnet.rpc import Rpc
 from keeper.localnet.server import HOST, start
 from keeper.localnet.subscriptions import Subscriptions
 from keeper.venues.local.oracle import load_price_path, price_sources
-from keeper.wallet import load_keypair, write_keypair
+from keeper.wallet import LOCALNET_WALLET as DEFAULT_WALLET, load_keypair, write_keypair
 
 log = logging.getLogger(__name__)
 
 PRICED = ("SOL-PERP", "BTC-PERP", "ETH-PERP")  # SOL spot shares SOL-PERP's oracle
 FUND_SOL = 100 * 10**9  # lamports
 FUND_USDC = 100_000 * 10**6  # quote precision
-DEFAULT_WALLET = Path("data/localnet/wallet.json")
 
 
 @dataclass

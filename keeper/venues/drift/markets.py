@@ -16,6 +16,7 @@ from driftpy.addresses import get_perp_market_public_key, get_spot_market_public
 from driftpy.constants.config import DRIFT_PROGRAM_ID
 from driftpy.constants.perp_markets import devnet_perp_market_configs, mainnet_perp_market_configs
 from driftpy.constants.spot_markets import devnet_spot_market_configs, mainnet_spot_market_configs
+from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.types import MemcmpOpts
 from solders.pubkey import Pubkey
@@ -24,7 +25,7 @@ from keeper.drift_idl import decode, discriminator
 from keeper.errors import UserError, unknown as unknown_name
 from keeper.model import MarketSpec
 from keeper.venues.drift.accounts import fee_tier, market_name, perp_spec, spot_spec
-from keeper.venues.drift.sender import is_parser_panic
+from keeper.venues.drift.sender import is_parser_panic, rpc_fault
 
 URLS = {
     "devnet": "https://api.devnet.solana.com",
@@ -107,6 +108,9 @@ async def load_deployment(connection: AsyncClient, network: Network, names: list
     except BaseException as exc:
         if not (isinstance(exc, Exception) or is_parser_panic(exc)):  # cancelled, interrupted: not ours to word
             raise
+        if isinstance(exc, (SolanaRpcException, TimeoutError)):  # no answer at all: say why, in the OS's words
+            hint = "; is `keeper localnet` running?" if network.name == "localnet" else ""
+            raise UserError(f"{network.name}: no answer from the RPC at {network.url} ({rpc_fault(exc)}){hint}") from None
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
         raise UserError(f"{network.name}: cannot read the Drift deployment at {network.url} ({reason})") from None
 

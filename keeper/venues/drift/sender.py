@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import random
+import socket
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
@@ -226,8 +228,10 @@ def _fault(exc: BaseException) -> _Fault:
     if isinstance(cause, httpx.HTTPStatusError):
         status = cause.response.status_code
         return _Fault(f"HTTP {status}", delivered=status != 429)  # 429: refused before processing
-    if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)):
-        return _Fault("cannot connect", delivered=False)
+    if isinstance(cause, httpx.ConnectTimeout):
+        return _Fault("cannot connect: timed out", delivered=False)
+    if isinstance(cause, httpx.ConnectError):
+        return _Fault(f"cannot connect: {_os_reason(cause)}", delivered=False)
     if isinstance(cause, httpx.TimeoutException):
         return _Fault("timed out")
     if isinstance(cause, httpx.TransportError):
@@ -239,6 +243,25 @@ def _fault(exc: BaseException) -> _Fault:
         return _Fault("malformed answer")
     # Anything else raised inside the RPC client is still the transport's problem, not the caller's.
     return _Fault(f"{type(cause).__name__}")
+
+
+def rpc_fault(exc: BaseException) -> str:
+    """What stopped an RPC call, in a few words: "cannot connect: connection refused", "HTTP 503"."""
+    return _fault(exc).text
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The OS's own words at the bottom of a connect failure; httpx's top line only says
+    "All connection attempts failed"."""
+    reason, seen = str(exc) or type(exc).__name__, set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror):
+            reason = f"cannot resolve the host ({exc.strerror})"
+        elif isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+            reason = os.strerror(exc.errno).lower()
+        exc = exc.__cause__ or exc.__context__
+    return reason
 
 
 def _backoff(attempt: int, config: SendConfig) -> float:
