@@ -89,6 +89,22 @@ def _port(text: str) -> int:
     return value
 
 
+def _queue_models() -> tuple[str, ...]:
+    from keeper.venues.sim.queue import QUEUE_MODELS
+
+    return tuple(QUEUE_MODELS)
+
+
+def _latency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: latency is a whole number of slots, 0 or more")
+    return value
+
+
 def _quote_ttl(text: str) -> int:
     from keeper.reconcile import QUOTE_TTL_BOUNDS
 
@@ -143,6 +159,11 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
     replay.add_argument("--verify", action="store_true", help="check that the recorded strategy reproduces every recorded plan")
     replay.add_argument("--json", metavar="FILE", help="also write the summary to FILE as JSON")
+    replay.add_argument("--fill-model", default="l3_fifo", choices=_queue_models(), metavar="MODEL",
+                        help=f"what-if queue model: {', '.join(_queue_models())} (default l3_fifo: exact with an "
+                             f"archived L3 book, risk_averse with only L2)")
+    replay.add_argument("--latency-slots", type=_latency, default=1, metavar="N",
+                        help="slots from sending an order or cancel to its landing (default 1)")
     replay.add_argument("--archive-dir", metavar="DIR",
                         help="what-if only: also archive the replay as a session folder under DIR (for keeper report, fills)")
 
