@@ -122,8 +122,10 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
 
     venue = await open_venue(args, markets, seed, price_path, interval_ms, risk_config)
     local = args.network == "local"
+    deployment = getattr(venue, "deployment", None)
     manifest = {
-        "network": args.network,
+        # a live venue's network as its endpoints' genesis hash says, any URL in it redacted
+        "network": deployment.network.name if deployment is not None else args.network,
         "strategy": strategy.name,
         "params": json_params(strategy),
         "seed": seed if local else None,
@@ -140,6 +142,8 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         manifest["risk"] = risk_settings
     if getattr(venue, "user", None):
         manifest["user"] = venue.user
+    if deployment is not None and deployment.network.genesis:
+        manifest["genesis_hash"] = deployment.network.genesis
     try:
         writer = SessionWriter.create(args.archive_dir, manifest)
     except BaseException:
@@ -147,9 +151,13 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         raise
     setup_logging(writer.path, interactive)
     log.info("session %s: strategy %s %s on %s, %s", writer.path, strategy.name, manifest["params"], ",".join(markets),
-             f"seed {seed}" if local else f"network {args.network}")
+             f"seed {seed}" if local else f"network {manifest['network']}")
+    endpoints = getattr(venue, "endpoints", None)
+    if endpoints is not None:
+        log.info("rpc: %d endpoint(s); in use %s", len(endpoints.endpoints), endpoints.in_use)
     report = ReportObserver()
-    views = make_views(interactive, report, strategy.name, fast=args.fast)
+    views = make_views(interactive, report, strategy.name, fast=args.fast,
+                       endpoint=(lambda: endpoints.in_use) if endpoints is not None else None)
     risk = RiskGate(risk_config)
     loop = Loop(venue, strategy, risk, writer, (report, *views), interval_s=args.interval, fast=args.fast,
                 kill_file=risk.config.account.kill_file)
