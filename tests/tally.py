@@ -35,6 +35,10 @@ class Tally:
         append({"test": self.test, "orders_left": len(orders)})
         assert orders == [], f"{len(orders)} keeper order(s) left open"
 
+    def failover(self, seconds: float, tick_s: float) -> None:
+        """Seconds from an endpoint's death to the first transaction through the next healthy one."""
+        append({"test": self.test, "failover_s": seconds, "tick_s": tick_s})
+
     def archive(self, session: Path) -> list:
         """The session's record values. Records lost: seq numbers missing before the last one
         read, plus snapshots the run saw (summary.json, when it ended cleanly) but the archive

@@ -10,6 +10,7 @@ import socket
 
 import pytest
 from solana.rpc.commitment import Confirmed
+from solders.keypair import Keypair
 
 from keeper.backoff import Backoff
 from keeper.errors import UserError
@@ -18,7 +19,8 @@ from keeper.localnet.server import listening
 from keeper.venues.drift import endpoints as E
 from keeper.venues.drift.endpoints import DEVNET_GENESIS, MAINNET_GENESIS, Endpoints
 from keeper.venues.drift.markets import classified, resolve
-from keeper.wallet import redact_argv, redact_url
+from keeper.wallet import redact_argv, redact_url, write_keypair
+from tests.conftest import KEEPER
 from tests.faulty_rpc import Answer, Fault, FaultyRpc
 
 LOCAL_GENESIS = "11111111111111111111111111111111"  # keeper localnet's: the default hash
@@ -236,3 +238,60 @@ async def test_an_endpoint_that_first_answers_with_another_chain_is_never_used()
             assert pool.endpoints[1].excluded and not pool._healthy(pool.endpoints[1])  # noqa: SLF001
         finally:
             await pool.close()
+
+
+# -- mainnet by its genesis hash, whatever the URL ---------------------------------------------
+async def _keeper(cwd, *args) -> tuple[int, str]:
+    child = await asyncio.create_subprocess_exec(*KEEPER, *args, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
+                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(child.communicate(), 120)
+    return child.returncode, err.decode()
+
+
+def _one_line(code: int, err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("keeper: error:"), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "SECRET" not in err  # the URLs' API key
+
+
+@pytest.fixture
+def keypairs(tmp_path):
+    tight = write_keypair(tmp_path / "tight.json", Keypair())
+    loose = write_keypair(tmp_path / "loose.json", Keypair())
+    loose.chmod(0o640)
+    return tight, loose
+
+
+async def test_an_rpc_url_serving_mainnet_gets_the_mainnet_guards(tmp_path, keypairs):
+    """A provider's URL that serves mainnet-beta (the proxy answers getGenesisHash with its
+    hash) is mainnet: trading needs --yes-mainnet, and a keypair others can read is refused,
+    by `keeper run` with the URL in --network or in --rpc, and by every command."""
+    tight, loose = keypairs
+    async with _proxies(1) as (_, (mainnet,)):
+        mainnet.plan("getGenesisHash", [], then=Answer(MAINNET_GENESIS))
+        url = mainnet.url + "/?api-key=SECRET"
+        run = ["run", "--ticks", "1", "--archive-dir", str(tmp_path / "sessions"), "--strategy", "fixed_spread"]
+        for where in (["--network", url], ["--network", "localnet", "--rpc", url], ["--rpc", url]):
+            code, err = await _keeper(tmp_path, *run, *where, "--keypair", str(tight))
+            _one_line(code, err, "mainnet trades real money", "--yes-mainnet")
+            code, err = await _keeper(tmp_path, *run, *where, "--keypair", str(loose), "--yes-mainnet")
+            _one_line(code, err, str(loose), "readable by group or others", "chmod 600")
+        for command in (["status"], ["init", "--yes", "--yes-mainnet"], ["deposit", "1", "--yes-mainnet"]):
+            code, err = await _keeper(tmp_path, *command, "--network", url, "--keypair", str(loose))
+            _one_line(code, err, "readable by group or others")
+        code, err = await _keeper(tmp_path, "init", "--yes", "--network", url, "--keypair", str(tight))
+        _one_line(code, err, "--yes-mainnet")
+    assert not (tmp_path / "sessions").exists()  # refused before a session began
+
+
+async def test_endpoints_must_agree_and_match_the_named_network(tmp_path, keypairs):
+    tight, _ = keypairs
+    async with _proxies(2) as (_, (mainnet, local)):
+        mainnet.plan("getGenesisHash", [], then=Answer(MAINNET_GENESIS))
+        code, err = await _keeper(tmp_path, "status", "--rpc", f"{local.url},{mainnet.url}", "--keypair", str(tight))
+        _one_line(code, err, "different chains", MAINNET_GENESIS, LOCAL_GENESIS)
+        code, err = await _keeper(tmp_path, "status", "--network", "devnet", "--rpc", mainnet.url,
+                                  "--keypair", str(tight))
+        _one_line(code, err, "--network devnet", "serve mainnet", "not devnet")

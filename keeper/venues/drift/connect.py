@@ -75,13 +75,14 @@ async def open_network(conn: Connection, yes_mainnet: bool, confirm: bool = True
     named = network.is_mainnet
     if confirm:  # --network mainnet: confirmed before anything goes out
         confirm_mainnet(network, yes_mainnet)
-    load_keypair(conn.keypair)  # so is a missing or broken keypair file; its permissions wait for the chain's name
+    wallet = wallet_for(conn, network)  # and so is a missing, broken or (on mainnet) loose keypair file
     pool = Endpoints(network.urls)
     try:
         network = classified(network, await pool.classify())
-        if confirm and not named:  # mainnet by its genesis hash, whatever the URL said
-            confirm_mainnet(network, yes_mainnet)
-        wallet = wallet_for(conn, network)
+        if network.is_mainnet and not named:  # mainnet by its genesis hash, whatever the URL said
+            if confirm:
+                confirm_mainnet(network, yes_mainnet)
+            wallet = wallet_for(conn, network)
     except BaseException:
         await pool.close()
         raise

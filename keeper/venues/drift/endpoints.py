@@ -136,7 +136,8 @@ class Endpoints:
         await asyncio.gather(*(self._probe(e) for e in self.endpoints))
         hashes = {e.genesis for e in self.endpoints if e.genesis}
         if not hashes:
-            raise UserError("no RPC endpoint answered: " + "; ".join(f"{e.label}: {e.last_fault}" for e in self.endpoints))
+            raise UserError("cannot read the Drift deployment: no RPC endpoint answered: "
+                            + "; ".join(f"{e.label}: {e.last_fault}" for e in self.endpoints))
         if len(hashes) > 1:
             listed = ", ".join(f"{e.label} has genesis {e.genesis}" for e in self.endpoints if e.genesis)
             raise UserError(f"the RPC endpoints serve different chains ({listed}); give endpoints of one chain")

@@ -30,10 +30,12 @@ from driftpy.accounts.ws.account_subscriber import WebsocketAccountSubscriber
 from driftpy.accounts.ws.multi_account_subscriber import WebsocketMultiAccountSubscriber
 from solders.pubkey import Pubkey
 
+from keeper.backoff import Backoff
 from keeper.venues.drift.orderbook import SILENT_SLOTS, BookUsers
 
 log = logging.getLogger(__name__)
 MAX_KEYS = 100  # getMultipleAccounts takes at most this many
+REOPEN_FIRST_S, REOPEN_MAX_S = 2.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class StreamWatch:
         self.client, self.book_users = client, book_users
         self.silences = 0  # streams found silent while their account changed
         self._stale: dict[str, int] = {}  # stream -> slot of our latest poll of it, until it speaks again
+        # while a reopened stream stays silent it is polled every tick but reopened only this often
+        self._reopening: dict[int, Backoff] = {}
 
     def _streams(self) -> list[_Stream]:
         subscriber = self.client.account_subscriber
@@ -77,6 +81,7 @@ class StreamWatch:
             if stream.name in self._stale and held is not None and held.slot > self._stale[stream.name]:
                 log.info("websocket for %s back", stream.name)
                 del self._stale[stream.name]
+                self._reopening.pop(id(stream.subscriber), None)
         behind = [s for s in streams if (held := s.get()) is not None and slot - held.slot > SILENT_SLOTS]
         for start in range(0, len(behind), MAX_KEYS):
             chunk = behind[start:start + MAX_KEYS]
@@ -93,8 +98,11 @@ class StreamWatch:
                 if fresh != held.data:
                     silent.append((stream, slot - held.slot))
                 stream.put(DataAndSlot(at, fresh))
-            for subscriber in {id(s.subscriber): s.subscriber for s, _ in silent}.values():
-                await reopen(subscriber)
+            for key, subscriber in {id(s.subscriber): s.subscriber for s, _ in silent}.items():
+                backoff = self._reopening.setdefault(key, Backoff(REOPEN_FIRST_S, REOPEN_MAX_S))
+                if not backoff.held():
+                    backoff.failed()
+                    await reopen(subscriber)
             for stream, lag in silent:
                 if stream.name not in self._stale:
                     self.silences += 1
