@@ -77,8 +77,10 @@ async def test_a_dead_endpoint_and_a_429_storm_fail_over_to_the_healthy_one_and_
         second.plan("*", [], then=Fault.HTTP_429)
         await _wait(lambda: third.count("sendTransaction") > 0, "a transaction through #3", child)
         moved = _first_at(third, "sendTransaction")
-        await _wait(lambda: third.count("sendTransaction") > 6 and third.live_websockets >= 2,
-                    "quoting and streaming through #3", child)
+        reached = next(c.at for c in third.calls if c.method not in PROBES)
+        await _wait(lambda: third.count("sendTransaction") > 6 and third.live_websockets >= 2
+                    and all(p.calls[-1].at > reached + 1.0 for p in (first, second)),
+                    "quoting and streaming through #3, the others probed meanwhile", child)
         recovered = asyncio.get_running_loop().time()
         sent_on_first = first.count("sendTransaction")
         first.plan("*", [], then=Fault.PASS)
@@ -87,7 +89,6 @@ async def test_a_dead_endpoint_and_a_429_storm_fail_over_to_the_healthy_one_and_
         err = await _stop(child)
 
     assert b"rpc: moving from #1" in err and b"to #3" in err and b"is healthy again" in err
-    reached = next(c.at for c in third.calls if c.method not in PROBES)
     # the keeper may try #2 before its probe sees the storm; from #3 on, the others get probes only
     for proxy in (first, second):
         while_on_third = [c for c in proxy.calls if reached + 1.0 < c.at < recovered]
