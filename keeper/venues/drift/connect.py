@@ -75,11 +75,18 @@ async def open_network(conn: Connection, yes_mainnet: bool, confirm: bool = True
     named = network.is_mainnet
     if confirm:  # --network mainnet: confirmed before anything goes out
         confirm_mainnet(network, yes_mainnet)
-    wallet = wallet_for(conn, network)  # and so is a missing, broken or (on mainnet) loose keypair file
+    # and so is a missing or broken keypair file (a loose one too, when mainnet by name)
+    wallet = wallet_for(conn, network) if named else load_keypair(conn.keypair)
     pool = Endpoints(network.urls)
     try:
-        network = classified(network, await pool.classify())
-        if network.is_mainnet and not named:  # mainnet by its genesis hash, whatever the URL said
+        try:
+            genesis = await pool.classify()
+        except UserError:
+            if not named:  # no chain to name: still say the keypair is loose
+                wallet_for(conn, network)
+            raise
+        network = classified(network, genesis)
+        if not named:  # mainnet by its genesis hash, whatever the URL said, is mainnet
             if confirm:
                 confirm_mainnet(network, yes_mainnet)
             wallet = wallet_for(conn, network)
