@@ -194,7 +194,7 @@ async def open_drift_venue(args, markets: list[str], max_tx_per_s: float = SendC
     from keeper.venues.drift.dlob import DlobHelper
     from keeper.venues.drift.orderbook import BookUsers
     from keeper.venues.drift.reference import PythReference
-    from keeper.venues.drift.streams import StreamWatch
+    from keeper.venues.drift.watch import StreamWatch
     from keeper.venues.drift.venue import DriftVenue
 
     conn = connection(args)

@@ -43,7 +43,7 @@ from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
 from keeper.venues.drift.orderbook import BookUsers
 from keeper.venues.drift.reference import PythReference
 from keeper.venues.drift.sender import Sent, Status, TxSender, is_parser_panic, split_to_fit
-from keeper.venues.drift.streams import StreamWatch
+from keeper.venues.drift.watch import StreamWatch
 
 log = logging.getLogger(__name__)
 BOOK_DEPTH = 20
