@@ -15,15 +15,31 @@ LIVE_NETWORKS = "localnet, devnet, mainnet or an RPC URL"
 
 def _live_options(parser: argparse.ArgumentParser, default_network: str) -> None:
     """Where and as whom: the same for run, init, deposit and status."""
-    parser.add_argument("--network", default=default_network,
+    parser.add_argument("--network", default=None,
                         help=f"where: {'local (the embedded simulated exchange), ' if default_network == 'local' else ''}{LIVE_NETWORKS}"
-                             f" (default {default_network})")
+                             f" (default {default_network}; with --rpc alone, whatever its endpoints serve)")
+    parser.add_argument("--rpc", metavar="URL[,URL...]",
+                        help="RPC endpoints in order of preference; the keeper fails over between them "
+                             "(with --network devnet|mainnet|localnet: that deployment's endpoints)")
+    parser.set_defaults(default_network=default_network)
     parser.add_argument("--keypair", help="Solana CLI keypair file (default: on localnet the wallet `keeper localnet` "
                                            "funds, data/localnet/wallet.json; elsewhere ~/.config/solana/id.json)")
     parser.add_argument("--subaccount", type=_positive_int, default=0, help="Drift subaccount id (default 0)")
     parser.add_argument("--subscription", choices=("websocket", "polling"), default="websocket",
                         help="how driftpy keeps accounts fresh (default websocket)")
     parser.add_argument("--yes-mainnet", action="store_true", help="confirm trading real money on mainnet")
+
+
+def _where(args) -> None:
+    """--network and --rpc together: --network names the deployment, --rpc its endpoints."""
+    from keeper.venues.drift import CUSTOM
+
+    if args.network is None:
+        args.network = CUSTOM if args.rpc else args.default_network
+    elif args.network == "local" and args.rpc:
+        raise UserError("--rpc is for live networks; the local market has no RPC")
+    elif args.network == CUSTOM and not args.rpc:
+        raise UserError(f"--network {CUSTOM} needs --rpc URL[,URL...]")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -240,6 +256,8 @@ def _default_keypair(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
+        if hasattr(args, "default_network"):
+            _where(args)
         _default_keypair(args)
         if args.command == "run":
             from keeper.run import run_command

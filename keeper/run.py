@@ -167,8 +167,10 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
     if metrics and getattr(venue, "sender", None) is not None:  # the live venue: transaction landing times
         venue.sender.on_landing = metrics.on_landing
     local = args.network == "local"
+    deployment = getattr(venue, "deployment", None)
     manifest = {
-        "network": args.network,
+        # a live venue's network as its endpoints' genesis hash says, any URL in it redacted
+        "network": deployment.network.name if deployment is not None else args.network,
         "strategy": strategy.name,
         "strategy_sha256": source_sha256(type(strategy)),
         "params": json_params(strategy),
@@ -188,6 +190,8 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         manifest["risk"] = risk_settings
     if getattr(venue, "user", None):
         manifest["user"] = venue.user
+    if deployment is not None and deployment.network.genesis:
+        manifest["genesis_hash"] = deployment.network.genesis
     try:
         writer = SessionWriter.create(args.archive_dir, manifest)
     except BaseException:
@@ -197,8 +201,12 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         raise
     setup_logging(writer.path, interactive)
     log.info("session %s: strategy %s %s on %s, %s", writer.path, strategy.name, manifest["params"], ",".join(markets),
-             f"seed {seed}" if local else f"network {args.network}")
-    views = make_views(interactive, report, strategy.name, fast=args.fast)
+             f"seed {seed}" if local else f"network {manifest['network']}")
+    endpoints = getattr(venue, "endpoints", None)
+    if endpoints is not None:
+        log.info("rpc: %d endpoint(s); in use %s", len(endpoints.endpoints), endpoints.in_use)
+    views = make_views(interactive, report, strategy.name, fast=args.fast,
+                       endpoint=(lambda: endpoints.in_use) if endpoints is not None else None)
     risk = RiskGate(risk_config)
     observers = (report, *([metrics] if metrics else []), *views)
     loop = Loop(venue, strategy, risk, writer, observers, interval_s=args.interval, fast=args.fast,

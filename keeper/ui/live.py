@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
+from typing import Callable
 
 from rich.console import Console
 from rich.live import Live
@@ -59,10 +60,10 @@ def rows(snapshot: Snapshot, execution: Execution, report: Report) -> list[dict]
     return out
 
 
-def _header(strategy: str, snapshot: Snapshot, execution: Execution, ticks: int) -> str:
+def _header(strategy: str, snapshot: Snapshot, execution: Execution, ticks: int, endpoint: str = "") -> str:
     when = datetime.fromtimestamp(snapshot.ts / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     rejected = sum(1 for r in execution.outcomes if not r.ok)
-    return (f"{strategy} | tick {ticks} | slot {snapshot.slot} | {when} UTC | collateral "
+    return (f"{strategy} | tick {ticks} | slot {snapshot.slot}{f' | rpc {endpoint}' if endpoint else ''} | {when} UTC | collateral "
             f"${snapshot.user.total_collateral / QUOTE_PRECISION:,.2f} (free ${snapshot.user.free_collateral / QUOTE_PRECISION:,.2f}) | "
             f"risk {execution.risk_state} | plan -{len(execution.plan.cancels)} +{len(execution.plan.places)}"
             + (f" ({rejected} rejected)" if rejected else ""))
@@ -71,9 +72,10 @@ def _header(strategy: str, snapshot: Snapshot, execution: Execution, ticks: int)
 class LiveView:
     """A rich Live table, rebuilt only when the screen refreshes (not on every fast tick)."""
 
-    def __init__(self, report: Report, strategy: str) -> None:
+    def __init__(self, report: Report, strategy: str, endpoint: Callable[[], str] | None = None) -> None:
         self.report = report
         self.strategy = strategy
+        self.endpoint = endpoint  # live venues: the RPC endpoint in use, its URL redacted
         self.latest: tuple[Snapshot, Execution] | None = None
         self.ticks = 0
         self.live = Live(self, console=Console(), refresh_per_second=4, transient=False)
@@ -82,7 +84,8 @@ class LiveView:
         if self.latest is None:
             return "starting…"
         snapshot, execution = self.latest
-        table = Table(title=_header(self.strategy, snapshot, execution, self.ticks), title_justify="left")
+        endpoint = self.endpoint() if self.endpoint else ""
+        table = Table(title=_header(self.strategy, snapshot, execution, self.ticks, endpoint), title_justify="left")
         for column in ("market", "oracle", "best bid / ask", "our bid / ask", "position", "PnL $", "fills"):
             table.add_column(column, justify="left" if column == "market" else "right")
         for row in rows(snapshot, execution, self.report):
@@ -134,9 +137,10 @@ class LogView:
         pass
 
 
-def make_views(interactive: bool, report: Report, strategy: str, fast: bool = False) -> list:
+def make_views(interactive: bool, report: Report, strategy: str, fast: bool = False,
+               endpoint: Callable[[], str] | None = None) -> list:
     """The log lines always (the session's log file keeps them); the live table on a terminal."""
     views: list = [LogView(report, strategy, min_gap_s=1.0 if fast else 0.0)]
     if interactive:
-        views.append(LiveView(report, strategy))
+        views.append(LiveView(report, strategy, endpoint))
     return views
