@@ -250,7 +250,8 @@ def _default_keypair(args) -> None:
         return
     from keeper.wallet import DEFAULT_KEYPAIR, LOCALNET_WALLET
 
-    args.keypair = str(LOCALNET_WALLET) if args.network == "localnet" else DEFAULT_KEYPAIR
+    network = args.network if args.network is not None else getattr(args, "default_network", None)
+    args.keypair = str(LOCALNET_WALLET) if network == "localnet" else DEFAULT_KEYPAIR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,10 +85,11 @@ async def open_network(conn: Connection, yes_mainnet: bool, confirm: bool = True
     try:
         try:
             genesis = await pool.classify()
-        except UserError:
+        except UserError as exc:
             if not named:  # no chain to name: still say the keypair is loose
                 wallet_for(conn, network)
-            raise
+            hint = "; is `keeper localnet` running?" if network.name == "localnet" else ""
+            raise UserError(f"{network.name}: {exc}{hint}") from None
         network = classified(network, genesis)
         if not named:  # mainnet by its genesis hash, whatever the URL said, is mainnet
             if confirm:

@@ -35,6 +35,7 @@ from solana.rpc.providers.async_http import AsyncHTTPProvider
 
 from keeper.backoff import Backoff
 from keeper.errors import UserError
+from keeper.venues.drift.sender import rpc_fault
 from keeper.wallet import redact_url as redact
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,10 @@ class Endpoints:
         await asyncio.gather(*(self._probe(e) for e in self.endpoints))
         hashes = {e.genesis for e in self.endpoints if e.genesis}
         if not hashes:
-            raise UserError("cannot read the Drift deployment: no RPC endpoint answered: "
-                            + "; ".join(f"{e.label}: {e.last_fault}" for e in self.endpoints))
+            if len(self.endpoints) == 1:
+                e = self.endpoints[0]
+                raise UserError(f"no answer from the RPC at {redact(e.url)} ({e.last_fault})")
+            raise UserError("no RPC endpoint answered: " + "; ".join(f"{e.label} ({e.last_fault})" for e in self.endpoints))
         if len(hashes) > 1:
             listed = ", ".join(f"{e.label} has genesis {e.genesis}" for e in self.endpoints if e.genesis)
             raise UserError(f"the RPC endpoints serve different chains ({listed}); give endpoints of one chain")
@@ -279,18 +282,11 @@ class Endpoints:
 
 
 def describe(exc: BaseException) -> str:
-    """A fault in a few words, with no URL in them (they may carry a key)."""
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code}"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.ConnectError):
-        return "cannot connect"
-    if isinstance(exc, httpx.TransportError):
-        return f"connection lost ({type(exc).__name__})"
+    """A fault in a few words, with no URL in them (they may carry a key): the sender's words,
+    the OS's reason for a refused connection included."""
     if isinstance(exc, ValueError):
         return "malformed answer"
-    return type(exc).__name__
+    return rpc_fault(exc)
 
 
 class PoolTransport(httpx.AsyncBaseTransport):
