@@ -11,11 +11,12 @@ import dataclasses
 from keeper.accounting import quote_value
 from keeper.model import BPS, Intent, MarketSpec, Snapshot
 from keeper.risk.config import RiskConfig
+from keeper.snap import snap_size
 
 
 def fit(size: int, spec: MarketSpec) -> int:
     """`size` floored to the market's step; 0 when that is below its minimum order size."""
-    size -= size % spec.step_size if spec.step_size else 0
+    size = snap_size(size, spec.step_size) if spec.step_size else size
     return size if size >= spec.min_order_size else 0
 
 
