@@ -1,4 +1,4 @@
-"""The command line: run, strategies, replay, archive verify and import, localnet, report, sessions,
+"""The command line: run, strategies, replay, scorecard, archive verify and import, localnet, report, sessions,
 fills, doctor.
 
 Every problem the user can fix ends in one line on stderr and exit code 2.
@@ -183,6 +183,19 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--archive-dir", metavar="DIR",
                         help="what-if only: also archive the replay as a session folder under DIR (for keeper report, fills)")
 
+    card = sub.add_parser("scorecard", help="score strategies side by side on fixed, seeded scenarios")
+    card.add_argument("--strategy", default="all", help="a strategy name, or all (default all)")
+    card.add_argument("--param", action="append", metavar="KEY=VALUE",
+                      help="strategy parameter, for every chosen strategy that has it (repeatable)")
+    card.add_argument("--scenarios", metavar="LIST", help="comma-separated, of calm, trend, crash, real "
+                                                          "(default all four; with --price-path only the path)")
+    card.add_argument("--price-path", metavar="CSV", help="also score on this timestamp,price path (scenario 'path')")
+    card.add_argument("--seeds", type=_positive_int, default=5, help="seeds per scenario, 1 to N (default 5)")
+    card.add_argument("--real-data", metavar="DIR", help="the real DLOB L3 snapshots folder (default "
+                                                         "../shared/data/real/drift_dlob_l3_snapshots_2023-12)")
+    card.add_argument("--json", metavar="FILE", required=True, help="write the scorecard to FILE as JSON")
+    card.add_argument("--png", metavar="FILE", required=True, help="write the bar charts to FILE (PNG)")
+
     localnet = sub.add_parser("localnet", help="run the real Drift program on a local SVM behind a Solana JSON-RPC endpoint")
     localnet.add_argument("--drift-program", metavar="PATH",
                           help="the Drift program binary (default: $DRIFT_PROGRAM_SO, else ~/.cache/drift-keeper/drift.so)")
@@ -273,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             from keeper.replay import replay_command
 
             return replay_command(args, _params(args.param), argv if argv is not None else sys.argv[1:])
+        if args.command == "scorecard":
+            from keeper.research.scorecard import scorecard_command
+
+            return scorecard_command(args, _params(args.param))
         if args.command in ("init", "deposit", "status"):
             from keeper import account
 
