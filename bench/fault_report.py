@@ -70,6 +70,12 @@ def main() -> None:
     print(f"orders left open after the fault, on chain: {sum(left)} (measured in {len(left)} localnet runs)")
     dead = [e["fillable_after_ttl"] for e in entries if "fillable_after_ttl" in e]
     print(f"keeper quotes still fillable after SIGKILL + their TTL: {sum(dead)} (measured in {len(dead)} localnet runs)")
+    over = [e for e in entries if "drawdown_overshoot" in e]
+    if over:
+        closest = max(e["drawdown"] / e["limit"] for e in over)
+        print(f"drawdown past the hard limit on collapses with -42%/+180% jumps: "
+              f"${max(e['drawdown_overshoot'] for e in over) / 1e6:,.2f} at most in {len(over)} runs "
+              f"(closest run: {closest:.1%} of the limit)")
     archives = [e for e in entries if "records_lost" in e]
     print(f"records lost: {sum(e['records_lost'] for e in archives)} of {sum(e['records'] for e in archives):,} "
           f"read back (measured in {len(archives)} sessions)")

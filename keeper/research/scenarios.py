@@ -68,3 +68,27 @@ def price_path(name: str, seed: int, seconds: int | None = None) -> list[tuple[i
     start = market_params(MARKET).reference_price
     noise = walk(seconds, seed, name)
     return [(EPOCH_MS + t * 1000, max(1, round(start * shape(name, t, seconds) * noise[t]))) for t in range(seconds + 1)]
+
+
+# A collapse of the class seen in 2022's perp markets: -99% over the path, volatility building
+# up tenfold, and single-tick jumps down 42% and up 180% (a dead-cat bounce). Time is
+# compressed (the real one took about 60 hours): one-tick moves are what break a drawdown
+# limit, not the hours between them. Not a scorecard scenario: the risk gate's test path.
+COLLAPSE_END = 0.01
+COLLAPSE_JUMPS = ((0.35, 0.58), (0.60, 2.80), (0.80, 0.58))  # (when, as a share of the path; price factor)
+
+
+def collapse_path(seed: int, seconds: int = 3600) -> list[tuple[int, int]]:
+    p = market_params(MARKET)
+    base = (p.annual_vol_bps / 10_000) / math.sqrt(YEAR_S)  # per second
+    rng = random.Random(f"scenario/collapse/{seed}")
+    log_moves = [rng.gauss(0.0, base * (1 + 9 * t / seconds)) for t in range(seconds)]
+    jumps = {int(share * seconds): math.log(factor) for share, factor in COLLAPSE_JUMPS}
+    total = sum(log_moves) + sum(jumps.values())
+    drift = (math.log(COLLAPSE_END) - total) / seconds  # so that the path ends at COLLAPSE_END
+    start, x = p.reference_price, 0.0
+    rows = [(EPOCH_MS, start)]
+    for t in range(seconds):
+        x += log_moves[t] + drift + jumps.get(t, 0.0)
+        rows.append((EPOCH_MS + (t + 1) * 1000, max(1, round(start * math.exp(x)))))
+    return rows
