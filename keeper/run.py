@@ -136,6 +136,11 @@ async def open_venue(args, markets: list[str], seed: int, price_path, interval_m
     return venue
 
 
+def liquidations(venue) -> int:
+    """How often the simulated exchange liquidated us (live: the program does, and the tape shows it)."""
+    return getattr(getattr(venue, "exchange", None), "liquidations", 0)
+
+
 def open_metrics(args, report):
     """`--metrics-port`: Prometheus metrics and /health, served while the loop runs; opened
     before the venue, so a busy port is refused before anything connects."""
@@ -264,6 +269,7 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "skipped_reasons": dict(loop.skip_reasons),
                        "cancelled_on_shutdown": cancelled,
                        "snapshots_unarchived": loop.unarchived["write_snapshot"],
+                       "liquidations": liquidations(loop.venue),
                        "risk_state": risk.state, "risk_reason": risk.reason,
                        "max_drawdown_quote": risk.drawdown.max_drawdown, **summary})
     except ArchiveError as exc:  # the disk that halted the run: the summary below is all there is
@@ -273,6 +279,8 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     skipped = f" ({loop.skipped} more skipped, nothing quoted)" if loop.skipped else ""
     print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}{skipped}; "
           f"{cancelled} keeper order(s) cancelled on shutdown.")
+    if liquidations(loop.venue):
+        print(f"  liquidated {liquidations(loop.venue)} time(s): the account fell below Drift's maintenance margin")
     for reason, count in loop.skip_reasons.most_common():
         print(f"  skipped {count}x: {reason}")
     print(text)

@@ -60,3 +60,24 @@ def test_the_collapse_path_has_the_class_of_jumps():
     moves = [b / a for (_, a), (_, b) in zip(path, path[1:])]
     assert min(moves) == pytest.approx(0.58, abs=0.02) and max(moves) == pytest.approx(2.80, abs=0.1)
     assert path[-1][1] == pytest.approx(path[0][1] * 0.01, rel=0.01)
+
+
+def test_without_the_breakers_the_local_market_liquidates_and_the_summary_says_so(tmp_path):
+    import json
+    import subprocess
+
+    from tests.conftest import KEEPER
+
+    path = tmp_path / "collapse.csv"
+    path.write_text("timestamp,price\n" + "".join(f"{ms // 1000},{price / 1e6:.6f}\n"
+                                                  for ms, price in collapse_path(1, seconds=1800)))
+    (tmp_path / "off.toml").write_text("[account]\nbreakers = false\n")
+    result = subprocess.run([*KEEPER, "run", "--fast", "--ticks", "1800", "--seed", "1", "--markets", "SOL-PERP",
+                             "--strategy", "fixed_spread", "--param", "size_usd=500", "--price-path", str(path),
+                             "--risk", str(tmp_path / "off.toml"), "--archive-dir", "s"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (session,) = (tmp_path / "s").iterdir()
+    summary = json.loads((session / "summary.json").read_text())
+    assert summary["liquidations"] > 0
+    assert f"liquidated {summary['liquidations']} time(s)" in result.stdout

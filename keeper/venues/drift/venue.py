@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from anchorpy.program.context import Context
 from driftpy.accounts.types import DataAndSlot
-from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
+from driftpy.types import MarginCategory, MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
 
 from keeper.accounting import quote_value
 from keeper.backoff import Backoff
@@ -119,7 +119,9 @@ class DriftVenue:
         fills = self._fills(tape, self._inferred_fills(ours, markets, ts), positions, markets)
         # driftpy's margin maths can hand back floats (a division inside); money stays integer here.
         total, free = int(user.get_total_collateral()), max(0, int(user.get_free_collateral()))
-        state = UserState(total, free, positions, orders, fills, tape.funding, self._spot_balances(account))
+        maintenance = (int(user.get_total_collateral(MarginCategory.MAINTENANCE)),
+                       int(user.get_margin_requirement(MarginCategory.MAINTENANCE)))
+        state = UserState(total, free, positions, orders, fills, tape.funding, self._spot_balances(account), *maintenance)
         return Snapshot(ts, slot, markets, state, book_slot=self.book_users.book_slot(slot))
 
     async def _read_fresh(self, user) -> tuple[int, dict]:
