@@ -21,7 +21,8 @@ from dataclasses import replace
 
 from anchorpy.program.context import Context
 from driftpy.accounts.types import DataAndSlot
-from driftpy.types import MarginCategory, MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
+from driftpy.math.margin import MarginCategory
+from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
 
 from keeper.accounting import quote_value
 from keeper.backoff import Backoff
