@@ -297,6 +297,6 @@ def _report(plan: Plan, results, chosen: list[dict], out: Path, heatmap, table) 
         print(f"top {len(top)} by {plan.rank}:")
         print(table(top, list(plan.grid)))
     for r in failed:
-        print(f"failed: {Path(r['session']).name} {r['window']} {dict(_point(r, plan))}: {r['error']}")
+        print(f"failed: {Path(r['session']).name} {r['sample']} {dict(_point(r, plan))}: {r['error']}")
     print(f"results: {out / 'results.csv'}, {out / 'results.json'}")
     return 1 if failed else 0
