@@ -158,3 +158,16 @@ def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_rows(session, tmp_path):
 def test_bad_input_is_one_line_and_exit_2(session, tmp_path, args, culprit):
     code, _, errors = _keeper("sweep", session, "--strategy", "fixed_spread", *args, "--out", str(tmp_path / "o"))
     assert code == 2 and culprit in errors and len(errors.strip().splitlines()) == 1
+
+
+def test_the_ray_backend_gives_the_process_backend_s_rows(session, tmp_path):
+    pytest.importorskip("ray")
+    by = {}
+    for backend in ("process", "ray"):
+        out = tmp_path / backend
+        result = subprocess.run([*KEEPER, "sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,6",
+                                 "--workers", "2", "--backend", backend, "--out", str(out)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        by[backend] = sorted(_rows(out), key=lambda r: r["spread_bps"])
+    assert by["ray"] == by["process"] and len(by["ray"]) == 2 and by["ray"][0]["fills"] is not None
