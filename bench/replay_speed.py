@@ -1,30 +1,63 @@
-"""Replay throughput and archive size.
+"""Replay throughput, against the plain-Python reference loop in the same run, and archive size.
 
-Records a three-market --fast session, then reports:
-- archive bytes per snapshot (as stored, and as raw JSON) and per hour of 1 s ticks;
-- replay throughput in snapshots per second, what-if and --verify.
+1. The neutral stream (../shared/perf/gen_stream.py -T 86400 --seed 42, 1 market, L2 20x20 and
+   trades), made a session through Tardis CSV (to_tardis.py, `keeper archive import`), replayed
+   end to end by `keeper replay --strategy fixed_spread` (read, decode, strategy, risk, sim
+   fills, summary): cold (no cache: gzip + JSON) and warm (the session's .cache/), each as a
+   ratio of ../shared/perf/py_reference.py's ticks/s run just before; hftbacktest's where
+   installed.
+2. A three-market --fast local session (L3 books): archive bytes, what-if and --verify replays.
 
-    .venv/bin/python bench/replay_speed.py [TICKS]
+    .venv/bin/python bench/replay_speed.py [--stream-ticks 86400] [--local-ticks 3000] [--work DIR]
+
+Floors (issue 15): cold >= 0.5x the plain loop, warm >= 1.0x, local >= 10,000 ticks/s.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import io
+import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from keeper.archive.cache import CACHE_DIR
 from keeper.cli import main as keeper
 
 MARKETS = "SOL-PERP,BTC-PERP,ETH-PERP"
+PERF = Path(__file__).resolve().parents[1].parent / "shared" / "perf"
+
+
+def _run(*argv: str) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def stream_session(ticks: int, work: Path) -> tuple[Path, Path]:
+    """(the stream's .jsonl, the imported session), made once per work folder."""
+    prefix, session = work / f"stream-{ticks}", work / f"session-{ticks}"
+    if not prefix.with_suffix(".jsonl").exists():
+        _run(sys.executable, str(PERF / "gen_stream.py"), "-T", str(ticks), "--seed", "42", "--out", str(prefix))
+    if not (session / "summary.json").exists():
+        shutil.rmtree(session, ignore_errors=True)
+        tardis = work / f"tardis-{ticks}"
+        _run(sys.executable, str(PERF / "to_tardis.py"), str(prefix), str(tardis), "--force")
+        book, = tardis.glob("*book_snapshot_25*")
+        trades, = tardis.glob("*trades*")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = keeper(["archive", "import", "--format", "tardis", "--book", str(book), "--trades", str(trades),
+                           "--market", "SOL-PERP", str(session)])
+        assert code == 0, f"import exited {code}"
+    return prefix.with_suffix(".jsonl"), session
 
 
 def record(ticks: int, parent: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "keeper", "run", "--fast", "--ticks", str(ticks), "--seed", "1",
-                    "--markets", MARKETS, "--archive-dir", str(parent)], check=True, capture_output=True)
+    _run(sys.executable, "-m", "keeper", "run", "--fast", "--ticks", str(ticks), "--seed", "1",
+         "--markets", MARKETS, "--archive-dir", str(parent))
     (session,) = parent.iterdir()
     return session
 
@@ -41,16 +74,37 @@ def archive_bytes(session: Path) -> tuple[int, int, int]:
     return stored, raw, (gz_raw / gz_stored if gz_stored else 0)
 
 
-def timed_replay(session: Path, *extra: str) -> float:
+def timed_replay(session: Path, *extra: str, cold: bool = False) -> float:
+    if cold:
+        shutil.rmtree(session / CACHE_DIR, ignore_errors=True)
     start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = keeper(["replay", str(session), *extra])
     assert code == 0, f"replay {' '.join(extra)} exited {code}"
     return time.perf_counter() - start
 
 
-def main() -> None:
-    ticks = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+def stream_figures(ticks: int, work: Path) -> None:
+    jsonl, session = stream_session(ticks, work)
+    reference = json.loads(_run(sys.executable, str(PERF / "py_reference.py"), str(jsonl)))
+    plain = reference["ticks_per_s"]
+    print(f"stream: gen_stream -T {ticks} --seed 42, 1 market, L2 20x20 + {reference['trades_in_feed']:,} trades")
+    print(f"  plain-Python json.loads loop (py_reference.py): {plain:,.0f} ticks/s")
+    try:
+        hbt = json.loads(_run(sys.executable, str(PERF / "hbt_baseline.py"), str(jsonl.with_suffix(".npz"))))
+        print(f"  hftbacktest: {hbt['ticks_per_s']:,.0f} ticks/s ({hbt['ticks_per_s'] / plain:.2f}x the plain loop)")
+    except subprocess.CalledProcessError as exc:
+        print(f"  hftbacktest: not run ({(exc.stderr or '').strip().splitlines()[-1:] or 'failed'})")
+    what_if = ("--strategy", "fixed_spread", "--param", "spread_bps=5")
+    for label, cold in (("cold (gzip + JSON, builds the cache)", True), ("warm (the session's cache)", False)):
+        seconds = timed_replay(session, *what_if, cold=cold)
+        rate = ticks / seconds
+        floor = 0.5 if cold else 1.0
+        print(f"  keeper replay, {label}: {rate:,.0f} ticks/s, {rate / plain:.2f}x the plain loop "
+              f"(floor {floor}x: {'met' if rate / plain >= floor else 'MISSED'})")
+
+
+def local_figures(ticks: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         session = record(ticks, Path(folder))
         stored, raw, ratio = archive_bytes(session)
@@ -63,8 +117,30 @@ def main() -> None:
                   f"({per_snapshot:,.0f} B per snapshot, its open last segment uncompressed)")
         for label, extra in (("what-if (recorded strategy)", ()), ("what-if mean_reversion", ("--strategy", "mean_reversion")),
                              ("--verify", ("--verify",))):
-            seconds = timed_replay(session, *extra)
-            print(f"replay {label}: {ticks / seconds:,.0f} snapshots/s ({ticks} in {seconds:.2f} s)")
+            for state, cold in (("cold", True), ("warm", False)):
+                seconds = timed_replay(session, *extra, cold=cold)
+                rate = ticks / seconds
+                print(f"replay {label}, {state}: {rate:,.0f} snapshots/s ({ticks} in {seconds:.2f} s; floor 10,000: "
+                      f"{'met' if rate >= 10_000 else 'MISSED'})")
+        cache = sum(p.stat().st_size for p in (session / CACHE_DIR).iterdir())
+        print(f"  the session's cache: {cache / 1e6:,.1f} MB ({cache / ticks:,.0f} B per tick)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stream-ticks", type=int, default=86_400)
+    parser.add_argument("--local-ticks", type=int, default=3000)
+    parser.add_argument("--work", help="keep the stream and its session here between runs (default: a temp folder)")
+    args = parser.parse_args()
+    if not PERF.is_dir():
+        print(f"stream: skipped, {PERF} not found (../shared beside the repository)")
+    elif args.work:
+        Path(args.work).mkdir(parents=True, exist_ok=True)
+        stream_figures(args.stream_ticks, Path(args.work))
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            stream_figures(args.stream_ticks, Path(folder))
+    local_figures(args.local_ticks)
 
 
 if __name__ == "__main__":

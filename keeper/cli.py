@@ -6,6 +6,7 @@ Every problem the user can fix ends in one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from keeper.errors import UserError
@@ -183,6 +184,24 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--archive-dir", metavar="DIR",
                         help="what-if only: also archive the replay as a session folder under DIR (for keeper report, fills)")
 
+    sweep = sub.add_parser("sweep", help="run a grid of strategy parameters through the what-if replay of sessions")
+    sweep.add_argument("sessions", nargs="+", metavar="SESSION_DIR")
+    sweep.add_argument("--strategy", help="the strategy to sweep (see `keeper strategies`)")
+    sweep.add_argument("--grid", action="append", metavar="KEY=V1,V2,...", help="a parameter and its values (repeatable)")
+    sweep.add_argument("--walk-forward", metavar="TRAIN:TEST",
+                       help="rolling windows of TRAIN then TEST snapshots: the best train point runs out of sample")
+    sweep.add_argument("--rank", default="total_pnl_usd", choices=("total_pnl_usd", "sharpe"),
+                       help="the figure that picks the best point (default total_pnl_usd)")
+    sweep.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                       help="replays at once (default: the CPU count)")
+    sweep.add_argument("--backend", choices=("process", "ray"), default="process",
+                       help="process: a local pool (default); ray: a local Ray instance, or --ray-address")
+    sweep.add_argument("--ray-address", metavar="ADDRESS", help="an existing Ray cluster (ray: --backend ray)")
+    sweep.add_argument("--fill-model", default="l3_fifo", choices=_queue_models(), metavar="MODEL",
+                       help="queue model of the replays (as keeper replay; default l3_fifo)")
+    sweep.add_argument("--latency-slots", type=_latency, default=1, metavar="N", help="as keeper replay (default 1)")
+    sweep.add_argument("--out", required=True, metavar="DIR", help="results.csv, results.json and the heatmap go here")
+
     card = sub.add_parser("scorecard", help="score strategies side by side on fixed, seeded scenarios")
     card.add_argument("--strategy", default="all", help="a strategy name, or all (default all)")
     card.add_argument("--param", action="append", metavar="KEY=VALUE",
@@ -286,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
             from keeper.replay import replay_command
 
             return replay_command(args, _params(args.param), argv if argv is not None else sys.argv[1:])
+        if args.command == "sweep":
+            from keeper.research.sweep import sweep_command
+
+            return sweep_command(args)
         if args.command == "scorecard":
             from keeper.research.scorecard import scorecard_command
 

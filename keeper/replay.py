@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator, Optional
 
 import strategies
 from keeper.errors import UserError
@@ -14,6 +15,8 @@ from keeper.report import ReportObserver, format_summary
 from keeper.risk import RiskGate, from_dict
 from keeper.run import COLLATERAL, json_params, versions
 from keeper.venues.replay import ReplayVenue
+from keeper.venues.sim.fills import DEFAULT_LATENCY_SLOTS
+from keeper.venues.sim.queue import DEFAULT_QUEUE_MODEL
 from keeper.wallet import redact_argv
 from strategies.base import source_file, source_sha256
 
@@ -90,6 +93,45 @@ def replay_writer(args, manifest: dict, strategy: strategies.Strategy, argv: lis
     return SessionWriter.create(args.archive_dir, replayed)
 
 
+def replayed_records(session, label: str = "replay") -> Iterator:
+    """The session's records for a replay: from its cache when current (keeper/archive/cache.py),
+    with a progress display on stderr over the session's bytes."""
+    from keeper.archive import cache
+    from keeper.ui.progress import Progress
+
+    with Progress(label, session.size(), "snapshots") as shown:
+        snapshots = 0
+        for record in cache.records(session):
+            if record.kind == "snapshot":
+                snapshots += 1
+                if not snapshots & 255:
+                    shown.update(session.bytes_read, snapshots)
+            yield record
+        shown.update(session.bytes_read, snapshots)
+
+
+def run_replay(session, strategy: strategies.Strategy, *, verify: bool = False, fill_model: str = DEFAULT_QUEUE_MODEL,
+               latency_slots: int = DEFAULT_LATENCY_SLOTS, observers: tuple = (), writer=None,
+               records: Optional[Iterator] = None) -> tuple[ReplayVenue, Loop]:
+    """One replay of an open session through `strategy` on the sim (what-if), or a check of its
+    recorded plans (verify); the observers see every tick."""
+    manifest = session.manifest
+    venue = ReplayVenue(replayed_records(session) if records is None else records, verify=verify,
+                        collateral=manifest.get("collateral", COLLATERAL), fill_model=fill_model,
+                        latency_slots=latency_slots, recorded_user=manifest.get("user"),
+                        drift_flow=not manifest.get("network", "").startswith("import:"))
+    risk = RiskGate(from_dict(manifest.get("risk", {}), f"{session.path}: manifest risk"))
+    # The recorded TTL, so --verify makes the same refreshes; sessions before it had none.
+    loop = Loop(venue, strategy, risk, archive=writer, observers=observers, fast=True,
+                quote_ttl_s=manifest.get("quote_ttl_s"))
+    try:
+        asyncio.run(loop.run())
+    finally:
+        if writer is not None:
+            writer.close()
+    return venue, loop
+
+
 def replay_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     from keeper.archive.reader import open_session
 
@@ -103,21 +145,11 @@ def replay_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     changed = code_changed(manifest, strategy)
     if changed:
         print(changed, file=sys.stderr)
-    venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL),
-                        fill_model=args.fill_model, latency_slots=args.latency_slots,
-                        recorded_user=manifest.get("user"),
-                        drift_flow=not manifest.get("network", "").startswith("import:"))
     report = ReportObserver()
-    risk = RiskGate(from_dict(manifest.get("risk", {}), f"{args.session}: manifest risk"))
     writer = replay_writer(args, manifest, strategy, argv) if args.archive_dir else None
-    # The recorded TTL, so --verify makes the same refreshes; sessions before it had none.
-    loop = Loop(venue, strategy, risk, archive=writer, observers=(report,), fast=True,
-                quote_ttl_s=manifest.get("quote_ttl_s"))
-    try:
-        asyncio.run(loop.run())
-    finally:
-        if writer is not None:
-            writer.close()
+    venue, loop = run_replay(session, strategy, verify=args.verify, fill_model=args.fill_model,
+                             latency_slots=args.latency_slots, observers=(report,), writer=writer)
+    risk = loop.risk
 
     summary = report.summary()
     if writer is not None:

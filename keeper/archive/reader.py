@@ -17,7 +17,7 @@ from typing import IO, Iterator, Optional, Union
 
 import orjson
 
-from keeper.archive import codec, fastcheck, schema
+from keeper.archive import codec, fastcheck, schema, typed
 from keeper.archive.writer import MANIFEST, SEGMENT_PREFIX, SUMMARY
 from keeper.errors import UserError
 from keeper.model import Execution, Snapshot
@@ -235,11 +235,16 @@ class Session:
             return problem
 
     def _parse_line(self, where: str, line: bytes, complete: bool, validate: bool) -> Union[Record, Problem]:
+        # msgspec in C: the schema checked (validate), or the record decoded; a line it refuses is
+        # judged (and the reason worded) below.
         if validate:
-            # The schema checked by msgspec in C; a line it refuses is judged (and the reason worded) below.
             passed = fastcheck.record(line)
             if passed is not None:
                 return Record(*passed, None, where)
+        else:
+            decoded = typed.record(line)
+            if decoded is not None:
+                return Record(*decoded, where)
         try:
             doc = _loads(line)
         except (ValueError, RecursionError) as exc:

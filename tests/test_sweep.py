@@ -1,0 +1,173 @@
+"""keeper sweep: each row is what `keeper replay` gives for its parameters, a crashing point is
+its own row's error, walk-forward runs the best train point out of sample, Ctrl-C keeps the
+finished rows, and bad input is one line and exit 2."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from keeper import cli
+from keeper.archive.reader import open_session
+from keeper.research import sweep
+from keeper.research.metrics import tally_records
+from tests.conftest import KEEPER
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory) -> str:
+    parent = tmp_path_factory.mktemp("sweep")
+    subprocess.run([*KEEPER, "run", "--fast", "--ticks", "400", "--seed", "7", "--markets", "SOL-PERP",
+                    "--archive-dir", str(parent)], check=True, capture_output=True, timeout=300)
+    (found,) = parent.iterdir()
+    return str(found)
+
+
+def _keeper(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def _rows(out: Path) -> list[dict]:
+    return json.loads((out / "results.json").read_text())["rows"]
+
+
+def test_each_row_equals_keeper_replay_with_its_parameters(session, tmp_path):
+    out = tmp_path / "out"
+    code, said, _ = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,6",
+                            "--grid", "size_usd=50,100", "--workers", "2", "--out", str(out))
+    assert code == 0
+    rows = _rows(out)
+    assert len(rows) == 4 and {(r["spread_bps"], r["size_usd"]) for r in rows} == {
+        ("3", "50"), ("3", "100"), ("6", "50"), ("6", "100")}
+    with open(out / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert (out / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "top 4 by total_pnl_usd" in said
+    assert sum(r["fills"] for r in rows) > 0, "a grid with fills to compare"
+    for row in rows:
+        replay_json, archived = tmp_path / f"r-{row['spread_bps']}-{row['size_usd']}.json", tmp_path / "archived"
+        code, _, _ = _keeper("replay", session, "--strategy", "fixed_spread", "--param", f"spread_bps={row['spread_bps']}",
+                             "--param", f"size_usd={row['size_usd']}", "--json", str(replay_json),
+                             "--archive-dir", str(archived))
+        assert code == 0
+        total = json.loads(replay_json.read_text())["summary"]["total"]
+        assert (row["fills"], row["volume_usd"], row["fees_usd"], row["total_pnl_usd"], row["max_drawdown_usd"],
+                row["max_inv_usd"]) == (total["fills"], total["volume_usd"], total["fees_usd"], total["total_pnl_usd"],
+                                        total["max_drawdown_usd"], total["max_inventory_usd"])
+        what_if = open_session(sorted(archived.iterdir())[-1])
+        figures = tally_records(what_if.records()).figures(400, 1.0)
+        assert (row["sharpe"], row["fill_ratio"]) == (figures["sharpe"], figures["fill_ratio"])
+        assert row["error"] == ""
+
+
+def _crashing(real):
+    def replay_figures(job):
+        value = dict(job.params)["spread_bps"]
+        if value == "4":
+            raise RuntimeError("the strategy's maths blew up")
+        if value == "5":
+            os._exit(3)  # the worker process dies outright
+        return real(job)
+    return replay_figures
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the patch reaches workers by fork")
+def test_a_crashing_point_is_reported_in_its_row_and_the_sweep_goes_on(session, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "replay_figures", _crashing(sweep.replay_figures))
+    out = tmp_path / "out"
+    code, said, _ = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,4,5,6",
+                            "--workers", "2", "--out", str(out))
+    assert code == 1
+    rows = {r["spread_bps"]: r for r in _rows(out)}
+    assert set(rows) == {"3", "4", "5", "6"}
+    assert rows["4"]["error"] == "RuntimeError: the strategy's maths blew up" and rows["4"]["total_pnl_usd"] is None
+    assert rows["5"]["error"].startswith("crashed: its worker process died")
+    assert rows["3"]["error"] == rows["6"]["error"] == "" and rows["3"]["fills"] is not None
+    assert "failed:" in said and json.loads((out / "results.json").read_text())["finished"] is True
+
+
+def test_walk_forward_runs_the_best_train_point_on_the_next_test_window(session, tmp_path):
+    out = tmp_path / "out"
+    code, said, _ = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=2,4,8",
+                            "--walk-forward", "200:100", "--workers", "2", "--out", str(out))
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    rows, folds = result["rows"], result["walk_forward_folds"]
+    assert [(f["train"], f["test"]) for f in folds] == [([0, 200], [200, 300]), ([100, 300], [300, 400])]
+    for fold in folds:
+        train = [r for r in rows if r["sample"] == f"train {fold['fold']}"]
+        assert len(train) == 3
+        top = max(train, key=lambda r: r["total_pnl_usd"])
+        assert fold["params"] == {"spread_bps": top["spread_bps"]}
+        test = fold["test_row"]
+        assert test["sample"] == f"test {fold['fold']}" and test["spread_bps"] == top["spread_bps"]
+        # the out-of-sample row is that point replayed on the test window alone
+        job = sweep.Job(session, "fixed_spread", (("spread_bps", top["spread_bps"]),), "l3_fifo", 1,
+                        tuple(fold["test"]), test["sample"], 100)
+        assert sweep.run_job(job) == test
+    assert "out-of-sample total PnL over 2 test window(s)" in said
+
+
+def test_windows_roll_by_one_test_window():
+    assert sweep.windows(10, 4, 3) == [((0, 4), (4, 7)), ((3, 7), (7, 10))]
+    assert sweep.windows(6, 4, 3) == []
+
+
+def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_rows(session, tmp_path):
+    out = tmp_path / "out"
+    values = ",".join(str(2 + i / 10) for i in range(40))
+    child = subprocess.Popen([*KEEPER, "sweep", session, "--strategy", "fixed_spread", "--grid", f"spread_bps={values}",
+                              "--workers", "1", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.poll() is None:
+        if (out / "results.json").exists() and _rows(out):
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    said, errors = child.communicate(timeout=120)
+    assert child.returncode == 130, errors
+    result = json.loads((out / "results.json").read_text())
+    assert result["interrupted"] is True and 1 <= len(result["rows"]) < 40
+    assert "Traceback" not in errors and "finished row(s) kept" in said
+    with open(out / "results.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(result["rows"])
+
+
+@pytest.mark.parametrize("args, culprit", [
+    (("--grid", "nope=1,2"), "no parameter 'nope'"),
+    (("--grid", "spread_bps=3,x"), "--grid spread_bps=x"),
+    (("--grid", "spread_bps"), "--grid wants KEY=V1,V2"),
+    (("--grid", "spread_bps=3", "--walk-forward", "10"), "--walk-forward wants TRAIN:TEST"),
+    (("--grid", "spread_bps=3", "--walk-forward", "0:5"), "--walk-forward wants TRAIN:TEST"),
+    (("--grid", "spread_bps=3", "--walk-forward", "400:400"), "no session has 800 snapshots"),
+    ((), "at least one --grid"),
+])
+def test_bad_input_is_one_line_and_exit_2(session, tmp_path, args, culprit):
+    code, _, errors = _keeper("sweep", session, "--strategy", "fixed_spread", *args, "--out", str(tmp_path / "o"))
+    assert code == 2 and culprit in errors and len(errors.strip().splitlines()) == 1
+
+
+def test_the_ray_backend_gives_the_process_backend_s_rows(session, tmp_path):
+    pytest.importorskip("ray")
+    by = {}
+    for backend in ("process", "ray"):
+        out = tmp_path / backend
+        result = subprocess.run([*KEEPER, "sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,6",
+                                 "--workers", "2", "--backend", backend, "--out", str(out)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        by[backend] = sorted(_rows(out), key=lambda r: r["spread_bps"])
+    assert by["ray"] == by["process"] and len(by["ray"]) == 2 and by["ray"][0]["fills"] is not None
