@@ -37,6 +37,7 @@ from keeper.model import (
     SpotBalance,
     UserState,
 )
+from keeper.ui import units
 from keeper.venues.base import SkipTick
 from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders, token_amount
 from keeper.venues.drift.client import KeeperDriftClient
@@ -54,6 +55,8 @@ BOOK_DEPTH = 20
 # packs as many instructions into each transaction as fit.
 CANCELS_PER_IX = 16
 PLACES_PER_IX = 6
+# OrderParams.bit_flags: this program build reads bit 0 as immediate_or_cancel (post-only off)
+IMMEDIATE_OR_CANCEL = 1
 
 
 class DriftVenue:
@@ -196,7 +199,8 @@ class DriftVenue:
         for name, m in markets.items():
             explained = sum(f.size if f.side == "bid" else -f.size for f in tape.fills if f.market == name)
             if m.spec.kind == "perp" and explained != moved[name]:
-                log.warning("%s: position moved %d but our fill events say %d", name, moved[name], explained)
+                log.warning("%s: position moved %s but our fill events say %s", name,
+                            units.base(moved[name], m.spec, signed=True), units.base(explained, m.spec, signed=True))
         return tuple(tape.fills)
 
     def _inferred_fills(self, ours: tuple[OpenOrder, ...], markets, ts: int) -> dict[str, list[tuple[Fill, bool]]]:
@@ -307,6 +311,7 @@ class DriftVenue:
             price=intent.price or 0, oracle_price_offset=intent.oracle_offset,
             post_only=self._post_only if intent.post_only else PostOnlyParams.NONE(), reduce_only=intent.reduce_only,
             max_ts=now_ms // 1000 + intent.expiry_s if intent.expiry_s else None,
+            bit_flags=IMMEDIATE_OR_CANCEL if intent.ioc else 0,
         )
 
     def _remaining(self) -> list:
