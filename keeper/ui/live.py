@@ -171,7 +171,7 @@ class LogView:
             markets = "; ".join(
                 f"{r['market']} oracle {r['oracle']} book {r['book bid']}/{r['book ask']} ours {r['ours bps']} bps "
                 f"pos {r['position']} pnl {r['PnL $']} USD fills {r['fills']}" for r in rows(snapshot, execution, self.report))
-            log.info("tick %d plan -%d +%d | %s", self.ticks, len(execution.plan.cancels),
+            log.info("tick %d slot %d plan -%d +%d | %s", self.ticks, snapshot.slot, len(execution.plan.cancels),
                      len(execution.plan.places), markets, extra=SCREEN)
 
     def _rejected(self, error: str, count: int, seconds: float) -> None:
