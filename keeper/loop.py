@@ -182,6 +182,10 @@ class Loop:
                         break
                 except VenueExhausted:
                     break
+                except Exception as exc:  # never in the way of the final cancel
+                    log.error("flatten failed: %s: %s", type(exc).__name__, exc)
+                    skip_reason = f"flatten failed: {type(exc).__name__}"
+                    break
                 except asyncio.CancelledError:
                     if not self._abandon.is_set():
                         raise
