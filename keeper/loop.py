@@ -41,6 +41,9 @@ SKIP_REMINDER_S = 60.0
 CANCEL, FLATTEN = "cancel", "flatten"
 # Closing orders a flatten sends per position (one a tick) before it gives up on it.
 FLATTEN_TRIES = 5
+# The first note of every flatten plan: the record says the risk gate made it, not the strategy
+# (replay --verify cannot reproduce it from the strategy).
+FLATTEN_NOTE = "on stop: flatten (reduce-only IOC)"
 
 
 class Observer(Protocol):
@@ -225,7 +228,7 @@ class Loop:
             self._closing[intent.market] += 1
             self._why.setdefault(intent.market, f"{tries} did not close it")
         intents, notes = snap_intents(intents, snapshot.markets)
-        return reconcile(intents, snapshot.user.open_orders, tuple(notes), now_s=snapshot.ts // 1000)
+        return reconcile(intents, snapshot.user.open_orders, (FLATTEN_NOTE, *notes), now_s=snapshot.ts // 1000)
 
     def _note_closing(self, execution: Execution) -> None:
         """Orders a flatten tick cancelled count as the shutdown's; a refused closing order's
