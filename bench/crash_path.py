@@ -53,5 +53,30 @@ def main() -> None:
                   f"{summary['cancelled_on_shutdown']} keeper order(s) cancelled on shutdown")
 
 
+def collapse(seed: int, breakers: bool) -> tuple[int, int]:
+    """(max drawdown, liquidations) of mean_reversion on a -99% collapse with -42%/+180% ticks."""
+    import asyncio
+
+    import strategies
+    from keeper.loop import Loop
+    from keeper.research.scenarios import collapse_path
+    from keeper.risk import RiskGate, from_dict
+    from keeper.venues.local import LocalVenue
+
+    path = collapse_path(seed)
+    venue = LocalVenue(["SOL-PERP"], seed=seed, price_path=path, collateral=10_000 * 10**6)
+    risk = RiskGate(from_dict({} if breakers else {"account": {"breakers": False}}))
+    strategy = strategies.build("mean_reversion", {"size_usd": "500", "max_position_usd": "5000"}, markets=["SOL-PERP"])
+    asyncio.run(Loop(venue, strategy, risk, fast=True, quote_ttl_s=30).run(len(path)))
+    return risk.drawdown.max_drawdown, venue.exchange.liquidations
+
+
 if __name__ == "__main__":
     main()
+    print("collapse: -99% over 3,600 ticks, volatility building tenfold, one-tick jumps of -42%, +180%, -42%; "
+          "mean_reversion as above; hard limit $2,000")
+    for seed in (1, 2, 3):
+        for breakers in (True, False):
+            dd, liquidations = collapse(seed, breakers)
+            print(f"  seed {seed} breakers {'on ' if breakers else 'off'}: max drawdown ${dd / 1e6:,.2f}, "
+                  f"overshoot ${max(0, dd - 2_000 * 10**6) / 1e6:,.2f}, liquidations {liquidations}")

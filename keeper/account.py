@@ -15,9 +15,8 @@ from spl.token.instructions import get_associated_token_address
 from keeper.errors import UserError
 from keeper.model import QUOTE_PRECISION
 from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders
-from keeper.venues.drift.connect import Connection, confirm_mainnet, open_client, sender_config, wallet_for
+from keeper.venues.drift.connect import connection, open_client, open_network, sender_config
 from keeper.venues.drift.faucet import token_balance, top_up
-from keeper.venues.drift.markets import resolve
 from keeper.venues.drift.sender import TxSender
 
 
@@ -43,12 +42,9 @@ def _sender(client, wallet, args) -> TxSender:
 async def _drift_user(args, markets: list[str], *, need_user: bool = True, changes_funds: bool = True):
     """Network, wallet and a subscribed DriftClient, closed afterwards; mainnet is confirmed
     first by the commands that move funds."""
-    conn = Connection(args.network, args.keypair, args.subaccount, args.subscription)
-    network = resolve(conn.network)
-    if changes_funds:
-        confirm_mainnet(network, args.yes_mainnet)
-    wallet = wallet_for(conn, network)
-    client, deployment = await open_client(conn, wallet, markets, need_user=need_user)
+    conn = connection(args)
+    network, pool, wallet = await open_network(conn, args.yes_mainnet, confirm=changes_funds)
+    client, deployment = await open_client(conn, network, pool, wallet, markets, need_user=need_user)
     try:
         yield conn, network, wallet, client, deployment
     finally:

@@ -1,4 +1,4 @@
-"""The command line: run, strategies, replay, archive verify and import, localnet, report, sessions,
+"""The command line: run, strategies, replay, scorecard, archive verify and import, localnet, report, sessions,
 fills, doctor.
 
 Every problem the user can fix ends in one line on stderr and exit code 2.
@@ -15,15 +15,31 @@ LIVE_NETWORKS = "localnet, devnet, mainnet or an RPC URL"
 
 def _live_options(parser: argparse.ArgumentParser, default_network: str) -> None:
     """Where and as whom: the same for run, init, deposit and status."""
-    parser.add_argument("--network", default=default_network,
+    parser.add_argument("--network", default=None,
                         help=f"where: {'local (the embedded simulated exchange), ' if default_network == 'local' else ''}{LIVE_NETWORKS}"
-                             f" (default {default_network})")
+                             f" (default {default_network}; with --rpc alone, whatever its endpoints serve)")
+    parser.add_argument("--rpc", metavar="URL[,URL...]",
+                        help="RPC endpoints in order of preference; the keeper fails over between them "
+                             "(with --network devnet|mainnet|localnet: that deployment's endpoints)")
+    parser.set_defaults(default_network=default_network)
     parser.add_argument("--keypair", help="Solana CLI keypair file (default: on localnet the wallet `keeper localnet` "
                                            "funds, data/localnet/wallet.json; elsewhere ~/.config/solana/id.json)")
     parser.add_argument("--subaccount", type=_positive_int, default=0, help="Drift subaccount id (default 0)")
     parser.add_argument("--subscription", choices=("websocket", "polling"), default="websocket",
                         help="how driftpy keeps accounts fresh (default websocket)")
     parser.add_argument("--yes-mainnet", action="store_true", help="confirm trading real money on mainnet")
+
+
+def _where(args) -> None:
+    """--network and --rpc together: --network names the deployment, --rpc its endpoints."""
+    from keeper.venues.drift import CUSTOM
+
+    if args.network is None:
+        args.network = CUSTOM if args.rpc else args.default_network
+    elif args.network == "local" and args.rpc:
+        raise UserError("--rpc is for live networks; the local market has no RPC")
+    elif args.network == CUSTOM and not args.rpc:
+        raise UserError(f"--network {CUSTOM} needs --rpc URL[,URL...]")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +105,22 @@ def _port(text: str) -> int:
     return value
 
 
+def _queue_models() -> tuple[str, ...]:
+    from keeper.venues.sim.queue import QUEUE_MODELS
+
+    return tuple(QUEUE_MODELS)
+
+
+def _latency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: latency is a whole number of slots, 0 or more")
+    return value
+
+
 def _quote_ttl(text: str) -> int:
     from keeper.reconcile import QUOTE_TTL_BOUNDS
 
@@ -146,8 +178,26 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--param", action="append", metavar="KEY=VALUE", help="strategy parameter (repeatable)")
     replay.add_argument("--verify", action="store_true", help="check that the recorded strategy reproduces every recorded plan")
     replay.add_argument("--json", metavar="FILE", help="also write the summary to FILE as JSON")
+    replay.add_argument("--fill-model", default="l3_fifo", choices=_queue_models(), metavar="MODEL",
+                        help=f"what-if queue model: {', '.join(_queue_models())} (default l3_fifo: exact with an "
+                             f"archived L3 book, risk_averse with only L2)")
+    replay.add_argument("--latency-slots", type=_latency, default=1, metavar="N",
+                        help="slots from sending an order or cancel to its landing (default 1)")
     replay.add_argument("--archive-dir", metavar="DIR",
                         help="what-if only: also archive the replay as a session folder under DIR (for keeper report, fills)")
+
+    card = sub.add_parser("scorecard", help="score strategies side by side on fixed, seeded scenarios")
+    card.add_argument("--strategy", default="all", help="a strategy name, or all (default all)")
+    card.add_argument("--param", action="append", metavar="KEY=VALUE",
+                      help="strategy parameter, for every chosen strategy that has it (repeatable)")
+    card.add_argument("--scenarios", metavar="LIST", help="comma-separated, of calm, trend, crash, real "
+                                                          "(default all four; with --price-path only the path)")
+    card.add_argument("--price-path", metavar="CSV", help="also score on this timestamp,price path (scenario 'path')")
+    card.add_argument("--seeds", type=_positive_int, default=5, help="seeds per scenario, 1 to N (default 5)")
+    card.add_argument("--real-data", metavar="DIR", help="the real DLOB L3 snapshots folder (default "
+                                                         "../shared/data/real/drift_dlob_l3_snapshots_2023-12)")
+    card.add_argument("--json", metavar="FILE", required=True, help="write the scorecard to FILE as JSON")
+    card.add_argument("--png", metavar="FILE", required=True, help="write the bar charts to FILE (PNG)")
 
     localnet = sub.add_parser("localnet", help="run the real Drift program on a local SVM behind a Solana JSON-RPC endpoint")
     localnet.add_argument("--drift-program", metavar="PATH",
@@ -216,12 +266,15 @@ def _default_keypair(args) -> None:
         return
     from keeper.wallet import DEFAULT_KEYPAIR, LOCALNET_WALLET
 
-    args.keypair = str(LOCALNET_WALLET) if args.network == "localnet" else DEFAULT_KEYPAIR
+    network = args.network if args.network is not None else getattr(args, "default_network", None)
+    args.keypair = str(LOCALNET_WALLET) if network == "localnet" else DEFAULT_KEYPAIR
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
+        if hasattr(args, "default_network"):
+            _where(args)
         _default_keypair(args)
         if args.command == "run":
             from keeper.run import run_command
@@ -236,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
             from keeper.replay import replay_command
 
             return replay_command(args, _params(args.param), argv if argv is not None else sys.argv[1:])
+        if args.command == "scorecard":
+            from keeper.research.scorecard import scorecard_command
+
+            return scorecard_command(args, _params(args.param))
         if args.command in ("init", "deposit", "status"):
             from keeper import account
 

@@ -189,6 +189,9 @@ class UserState:
     fills: tuple[Fill, ...] = ()  # since the previous snapshot
     funding: dict[str, int] = field(default_factory=dict)  # quote received since the previous snapshot
     spot_balances: dict[str, SpotBalance] = field(default_factory=dict)  # by market name; empty where unknown
+    # Drift's maintenance margin (quote): below it the account is liquidated. None where unknown.
+    maintenance_collateral: Optional[int] = None
+    maintenance_requirement: Optional[int] = None
 
 
 @dataclass(frozen=True, slots=True)

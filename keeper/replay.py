@@ -52,6 +52,29 @@ def code_changed(manifest: dict, strategy: strategies.Strategy) -> str | None:
             f"(sha256 {recorded[:12]} then, {now[:12]} now); the replay runs the current code")
 
 
+LIVE = ("localnet", "devnet", "mainnet")
+
+
+def what_if_notes(manifest: dict, recorded: dict | None, strategy, summary: dict, venue: ReplayVenue) -> list[str]:
+    """One line each for what a maker must know to trust the what-if figures."""
+    notes = []
+    network = manifest.get("network", "")
+    if venue.trades_seen == 0:
+        live = network in LIVE or network.startswith("http")
+        notes.append("warning: this session's snapshots carry no trades"
+                     + (" (a live session recorded before the trade tape)" if live else "")
+                     + ": fills cannot be simulated; only crossing quotes filled")
+    same = strategy.name == manifest.get("strategy") and json_params(strategy) == manifest.get("params")
+    if recorded and same and "total" in recorded:
+        run, replay = recorded["total"], summary["total"]
+        why = ("queue positions come from the archived L3 book" if venue.l3_seen
+               else "queue positions come from the displayed L2 size")
+        notes.append(f"replay vs the run: {replay['fills']} fills vs {run['fills']}, total PnL "
+                     f"${replay['total_pnl_usd']:,.2f} vs ${run['total_pnl_usd']:,.2f}; {why}, and the run's flow "
+                     f"answered its own quotes where the replay only has what printed")
+    return notes
+
+
 def replay_writer(args, manifest: dict, strategy: strategies.Strategy, argv: list[str]):
     """A session folder for the what-if run, so `keeper report` and `keeper fills` read it like any
     other: the recorded market data with the replayed strategy's own orders, fills and position."""
@@ -80,7 +103,10 @@ def replay_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     changed = code_changed(manifest, strategy)
     if changed:
         print(changed, file=sys.stderr)
-    venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL))
+    venue = ReplayVenue(session.records(), verify=args.verify, collateral=manifest.get("collateral", COLLATERAL),
+                        fill_model=args.fill_model, latency_slots=args.latency_slots,
+                        recorded_user=manifest.get("user"),
+                        drift_flow=not manifest.get("network", "").startswith("import:"))
     report = ReportObserver()
     risk = RiskGate(from_dict(manifest.get("risk", {}), f"{args.session}: manifest risk"))
     writer = replay_writer(args, manifest, strategy, argv) if args.archive_dir else None
@@ -106,6 +132,11 @@ def replay_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         "summary": summary,
         "archive_problems": problems,
     }
+    if not args.verify:
+        result["fill_model"], result["latency_slots"] = args.fill_model, args.latency_slots
+        for line in what_if_notes(manifest, session.summary, strategy, summary, venue):
+            print(line)
+        result["notes"] = what_if_notes(manifest, session.summary, strategy, summary, venue)
     for problem in problems:
         print(f"archive: {problem}")
     if args.verify:
@@ -115,7 +146,8 @@ def replay_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         for line in venue.mismatches[:10]:
             print(f"  mismatch: {line}")
     else:
-        print(f"what-if: {strategy.name} {result['params']} over {summary['snapshots']} archived snapshots")
+        print(f"what-if: {strategy.name} {result['params']} over {summary['snapshots']} archived snapshots; "
+              f"fill model {args.fill_model}, latency {args.latency_slots} slot(s)")
         print(format_summary(summary))
     if args.json:
         try:

@@ -20,6 +20,7 @@ class Report:
         self.max_net_delta_quote: dict[str, int] = {}  # per asset: |perp position + spot balance|
         self.snapshots = 0
         self.end_base: dict[str, int] = {}  # the position the latest snapshot shows, market base precision
+        self.total_pnl = self.gross_inventory = 0
 
     def observe(self, snapshot: Snapshot) -> None:
         self.snapshots += 1
@@ -45,6 +46,7 @@ class Report:
             total_inventory += inventory
             self.max_inventory_quote[name] = max(self.max_inventory_quote.get(name, 0), inventory)
         self._track("total", total)
+        self.total_pnl, self.gross_inventory = total, total_inventory  # as of this snapshot, quote
         # the total is the largest gross exposure held at one time, not a sum of per-market peaks
         self.max_inventory_quote["total"] = max(self.max_inventory_quote.get("total", 0), total_inventory)
         for asset, delta in self.net_delta_quote().items():

@@ -121,6 +121,11 @@ async def open_venue(args, markets: list[str], seed: int, price_path, interval_m
     return venue
 
 
+def liquidations(venue) -> int:
+    """How often the simulated exchange liquidated us (live: the program does, and the tape shows it)."""
+    return getattr(getattr(venue, "exchange", None), "liquidations", 0)
+
+
 def open_metrics(args, report):
     """`--metrics-port`: Prometheus metrics and /health, served while the loop runs; opened
     before the venue, so a busy port is refused before anything connects."""
@@ -153,8 +158,10 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
     if metrics and getattr(venue, "sender", None) is not None:  # the live venue: transaction landing times
         venue.sender.on_landing = metrics.on_landing
     local = args.network == "local"
+    deployment = getattr(venue, "deployment", None)
     manifest = {
-        "network": args.network,
+        # a live venue's network as its endpoints' genesis hash says, any URL in it redacted
+        "network": deployment.network.name if deployment is not None else args.network,
         "strategy": strategy.name,
         "strategy_sha256": source_sha256(type(strategy)),
         "params": json_params(strategy),
@@ -174,6 +181,8 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         manifest["risk"] = risk_settings
     if getattr(venue, "user", None):
         manifest["user"] = venue.user
+    if deployment is not None and deployment.network.genesis:
+        manifest["genesis_hash"] = deployment.network.genesis
     try:
         writer = SessionWriter.create(args.archive_dir, manifest)
     except BaseException:
@@ -183,9 +192,12 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         raise
     logs.open_file(writer.path / "keeper.log")
     log.info("session %s: strategy %s %s on %s, %s", writer.path, strategy.name, manifest["params"], ",".join(markets),
-             f"seed {seed}" if local else f"network {args.network}", extra=SCREEN)
+             f"seed {seed}" if local else f"network {manifest['network']}", extra=SCREEN)
+    endpoints = getattr(venue, "endpoints", None)
+    if endpoints is not None:
+        log.info("rpc: %d endpoint(s); in use %s", len(endpoints.endpoints), endpoints.in_use)
     views = make_views(interactive, report, strategy.name, logs.screen, markets, fast=args.fast,
-                       interval_s=args.interval)
+                       interval_s=args.interval, endpoint=(lambda: endpoints.in_use) if endpoints is not None else None)
     risk = RiskGate(risk_config)
     observers = (report, *([metrics] if metrics else []), *views)
     loop = Loop(venue, strategy, risk, writer, observers, interval_s=args.interval, fast=args.fast,
@@ -246,6 +258,7 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "skipped_reasons": dict(loop.skip_reasons),
                        "cancelled_on_shutdown": cancelled,
                        "snapshots_unarchived": loop.unarchived["write_snapshot"],
+                       "liquidations": liquidations(loop.venue),
                        "risk_state": risk.state, "risk_reason": risk.reason,
                        "max_drawdown_quote": risk.drawdown.max_drawdown, **summary})
     except ArchiveError as exc:  # the disk that halted the run: the summary below is all there is
@@ -256,6 +269,8 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     flattened = f", then {loop.flatten_ticks} flatten tick(s)" if args.on_stop == FLATTEN else ""
     print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}{skipped}{flattened};\n"
           f"{cancelled} keeper order(s) cancelled on shutdown.")
+    if liquidations(loop.venue):
+        print(f"  liquidated {liquidations(loop.venue)} time(s): the account fell below Drift's maintenance margin")
     for reason, count in loop.skip_reasons.most_common():
         print(f"  skipped {count}x: {reason}")
     print(text)

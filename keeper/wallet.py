@@ -11,6 +11,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import base58
 from solders.keypair import Keypair
@@ -48,7 +49,7 @@ def looks_like_key(text: str) -> bool:
 
 def redact_argv(argv: list[str]) -> list[str]:
     """A command line fit to record: an argument that is a key itself (not a file that exists)
-    becomes REDACTED, alone or after `--flag=`."""
+    becomes REDACTED, alone or after `--flag=`; RPC URLs lose what may be an API key."""
     out = []
     for arg in argv:
         flag, eq, value = arg.partition("=")
@@ -56,9 +57,39 @@ def redact_argv(argv: list[str]) -> list[str]:
             out.append(f"{flag}={REDACTED}")
         elif looks_like_key(arg) and not os.path.exists(arg):
             out.append(REDACTED)
+        elif eq and flag.startswith("--") and "://" in value:
+            out.append(f"{flag}={_redact_urls(value)}")
+        elif "://" in arg:
+            out.append(_redact_urls(arg))
         else:
             out.append(arg)
     return out
+
+
+def _redact_urls(text: str) -> str:
+    return ",".join(redact_url(u) if "://" in u else u for u in text.split(","))
+
+
+def redact_url(url: str) -> str:
+    """The URL without what may be a secret (providers put API keys in the query or the path):
+    user info, query values, and long or digit-bearing path segments (`/v2/<key>`) become ***."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        if parts.port:
+            host += f":{parts.port}"
+    except ValueError:  # a port that isn't one: keep nothing of it
+        pass
+    if parts.username or parts.password:
+        host = "***@" + host
+    path = "/".join("***" if _secret(s) else s for s in parts.path.split("/"))
+    query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, host, path, query, ""))
+
+
+def _secret(segment: str) -> bool:
+    return len(segment) >= 16 or (len(segment) >= 8 and any(c.isdigit() for c in segment))
 
 
 def load_keypair(path: str | os.PathLike) -> Keypair:

@@ -9,7 +9,10 @@ The n-th call of a method gets the n-th fault of its plan; once the plan is used
 request is planned by its first request's method. Every call is recorded in `proxy.calls`.
 Websockets are relayed to the upstream's websocket (port + 1, as on a validator; the proxy
 listens on its own port + 1 too). `websockets_down()` closes every relayed stream and refuses
-new ones until `websockets_up()`: a node whose websocket endpoint went away.
+new ones until `websockets_up()`: a node whose websocket endpoint went away. `silence()` keeps
+the relayed streams open but drops their notifications (subscription answers still pass):
+a subscription that went quiet on a node that looks healthy. `Answer(result)` in a plan
+answers a method without forwarding it (a node of another chain: getGenesisHash).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import asyncio
 import base64
 import enum
 import socket
+import time
 from dataclasses import dataclass
 from typing import Iterable, Union
 
@@ -59,7 +63,14 @@ class Refuse:
     name: str
 
 
-Step = Union[Fault, Delay, Refuse]
+@dataclass(frozen=True)
+class Answer:
+    """Answer with this JSON-RPC result; nothing is forwarded."""
+
+    result: object
+
+
+Step = Union[Fault, Delay, Refuse, Answer]
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class Call:
     method: str
     params: object
     fault: Step
+    at: float = 0.0  # time.monotonic() when it came in
 
 
 class FaultyRpc:
@@ -83,6 +95,9 @@ class FaultyRpc:
         self.ws_connects = 0  # websocket connections relayed so far
         self._frozen: dict[str, object] = {}  # account -> the copy served while it is frozen
         self._hidden: set[str] = set()  # accounts answered as missing
+        self._muted: set[web.WebSocketResponse] = set()  # streams whose notifications are dropped
+        self._mute_new = False
+        self.dropped_notifications = 0
 
     def plan(self, method: str, faults: Iterable[Step], then: Step = Fault.PASS) -> None:
         """Replace `method`'s plan: its next calls get `faults` in order, then `then` forever."""
@@ -130,6 +145,16 @@ class FaultyRpc:
     def websockets_up(self) -> None:
         self._ws_down = False
 
+    def silence(self, new_streams_too: bool = False) -> None:
+        """Drop every notification on the streams open now (and on new ones, if told), keeping
+        them open: the client sees a healthy socket that says nothing."""
+        self._muted |= self._streams
+        self._mute_new = new_streams_too
+
+    def unsilence(self) -> None:
+        self._muted.clear()
+        self._mute_new = False
+
     @property
     def live_websockets(self) -> int:
         return len(self._streams)
@@ -162,6 +187,8 @@ class FaultyRpc:
         downstream = web.WebSocketResponse(autoping=True)
         await downstream.prepare(request)
         self._streams.add(downstream)
+        if self._mute_new:
+            self._muted.add(downstream)
         self.ws_connects += 1
         try:
             async with self._session.ws_connect(get_ws_url(self.upstream)) as upstream:
@@ -172,12 +199,16 @@ class FaultyRpc:
 
                 up = asyncio.ensure_future(pump_up())
                 async for message in upstream:
+                    if downstream in self._muted and _is_notification(message.data):
+                        self.dropped_notifications += 1
+                        continue
                     await downstream.send_str(message.data)
                 up.cancel()
         except (aiohttp.ClientError, ConnectionResetError):
             pass  # the upstream or the client went away: the client sees its stream end
         finally:
             self._streams.discard(downstream)
+            self._muted.discard(downstream)
             await downstream.close()
         return downstream
 
@@ -190,7 +221,7 @@ class FaultyRpc:
         body = await request.read()
         method, params = _method(body)
         fault = self._next(method)
-        self.calls.append(Call(method, params, fault))
+        self.calls.append(Call(method, params, fault, time.monotonic()))
         if isinstance(fault, Delay):
             await asyncio.sleep(fault.seconds)
             fault = Fault.PASS
@@ -203,6 +234,9 @@ class FaultyRpc:
             return web.Response(status=int(fault.value), text="injected fault\n")
         if isinstance(fault, Refuse):
             return web.json_response(_refusal(body, fault))
+        if isinstance(fault, Answer):
+            request_id = (orjson.loads(body) or {}).get("id") if body.startswith(b"{") else None
+            return web.json_response({"jsonrpc": "2.0", "result": fault.result, "id": request_id})
         if fault is Fault.MALFORMED:
             return web.Response(body=b'{"jsonrpc": "2.0", "result": {"conte', content_type="application/json")
         async with self._session.post(self.upstream, data=body, headers={"Content-Type": "application/json"}) as up:
@@ -212,6 +246,14 @@ class FaultyRpc:
         if (self._frozen or self._hidden) and status == 200:
             answer = self._stale(body, answer)
         return web.Response(body=answer, status=status, content_type="application/json")
+
+
+def _is_notification(data: str) -> bool:
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(message, dict) and str(message.get("method", "")).endswith("Notification")
 
 
 def _port_pair() -> tuple[socket.socket, socket.socket]:

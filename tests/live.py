@@ -61,8 +61,11 @@ class LiveChain:
         authority = str(load_keypair(self.wallet).pubkey())
         return [h["signature"] for h in self.rpc("getSignaturesForAddress", authority)]
 
-    def run_args(self, *extra, markets: str = "SOL-PERP", url: str | None = None) -> list[str]:
-        network = ["--network", url or self.url, "--keypair", str(self.wallet)]
+    def run_args(self, *extra, markets: str = "SOL-PERP", url: str | None = None, rpc: list[str] | None = None
+                 ) -> list[str]:
+        """`url`: one endpoint (--network URL); `rpc`: several (--rpc A,B,...)."""
+        where = ["--rpc", ",".join(rpc)] if rpc else ["--network", url or self.url]
+        network = [*where, "--keypair", str(self.wallet)]
         return [*KEEPER, "run", *network, *FIXED_QUOTES, "--markets", markets, "--interval", "0.3",
                 "--archive-dir", "sessions", *extra]
 

@@ -40,6 +40,16 @@ class Tally:
         append({"test": self.test, "fillable_after_ttl": orders})
         assert orders == 0, f"{orders} dead keeper quote(s) still fillable after their TTL"
 
+    def failover(self, seconds: float, tick_s: float) -> None:
+        """Seconds from an endpoint's death to the first transaction through the next healthy one."""
+        append({"test": self.test, "failover_s": seconds, "tick_s": tick_s})
+
+    def drawdown_overshoot(self, drawdown: int, limit: int) -> None:
+        """How far (quote) a run's max drawdown went past its hard limit: the promise is 0."""
+        append({"test": self.test, "drawdown_overshoot": max(0, drawdown - limit), "drawdown": drawdown,
+                "limit": limit})
+        assert drawdown <= limit, f"drawdown {drawdown / 1e6:,.2f} past the {limit / 1e6:,.2f} hard limit"
+
     def archive(self, session: Path) -> list:
         """The session's record values. Records lost: seq numbers missing before the last one
         read, plus snapshots the run saw and did not report unarchivable (summary.json, when

@@ -39,7 +39,7 @@ def _model_classes() -> list[type]:
     return seen
 
 
-ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot", "last_plan"), "UserState": ("spot_balances",),
+ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot", "last_plan"), "UserState": ("spot_balances", "maintenance_collateral", "maintenance_requirement"),
                "Fill": ("fill_record_id",), "Intent": ("ioc",),
                "Trade": ("quote", "maker", "taker", "maker_fee", "taker_fee", "fill_record_id", "slot", "ts")}
 

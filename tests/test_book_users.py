@@ -25,7 +25,7 @@ from keeper.localnet.rpc import Rpc
 from keeper.localnet.server import HOST, start
 from keeper.localnet.subscriptions import Subscriptions
 from keeper.venues.drift.dlob import DlobHelper
-from keeper.venues.drift.orderbook import BookUsers
+from keeper.venues.drift.orderbook import SILENT_SLOTS, BookUsers
 
 try:
     program.find_program()
@@ -182,6 +182,40 @@ async def test_without_a_websocket_it_polls_and_warns_once(localnet, helper, rpc
         assert not any(r.exc_info for r in caplog.records)
     finally:
         await users.close()
+
+
+@pytest.mark.fault("websocket")
+async def test_a_silent_stream_is_found_by_what_it_missed_reopened_and_the_book_said_old(localnet, helper, caplog):
+    """The socket stays open and stops delivering (tests/faulty_rpc.py's silence). While the
+    stream is silent past SILENT_SLOTS the book is no longer said to be current; a load finds
+    the order it missed, and the stream is reopened and carries updates again."""
+    from tests.faulty_rpc import FaultyRpc
+
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    net, url, _ = localnet
+    async with FaultyRpc(url) as proxy, AsyncClient(proxy.url, commitment=Confirmed) as rpc:
+        users = BookUsers(rpc, helper, subscription="websocket")
+        try:
+            await users.refresh({}, net.chain.slot)
+            assert users.live and users.connects == 1 and users.book_slot(net.chain.slot) == net.chain.slot
+            kp = _trader(net)
+            proxy.silence()
+            _bid(net, kp)  # missed by the silent stream
+            heard = users.heard
+            await _until(_async(lambda: net.chain.slot > heard + SILENT_SLOTS + 1))
+            assert users.book_slot(net.chain.slot) < net.chain.slot - SILENT_SLOTS  # said old, not current
+            await users.refresh({}, net.chain.slot)  # the check: a load finds the bid
+            assert users.silences == 1
+            await _until(_async(lambda: users.live and users.connects == 2))  # reopened, speaking again
+            assert await _in_book(users, helper, net, kp)
+            loads = users.loads
+            _cancel(net, kp)
+            await _until(lambda: _not(_in_book(users, helper, net, kp)))
+            assert users.loads == loads, "the reopened stream carried the cancel"
+            assert proxy.dropped_notifications > 0
+            assert any("websocket silent for" in r.getMessage() for r in _records(caplog, logging.WARNING))
+        finally:
+            await users.close()
 
 
 async def test_polling_mode_sees_the_order_and_its_cancel(localnet, helper, rpc):

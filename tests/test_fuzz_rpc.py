@@ -308,7 +308,7 @@ def shared_data():
 def test_an_honest_deployment_loads(deployment_rig, builtin):
     rig = deployment_rig
     rig.case([])
-    network = Network("fuzz", rig.endpoint.url, "mainnet", builtin)
+    network = Network("fuzz", (rig.endpoint.url,), "mainnet", builtin)
     deployment = rig.run(load_deployment(rig.client, network, ["SOL-PERP", "BTC-PERP", "SOL"]))
     assert list(deployment.markets) == ["SOL-PERP", "BTC-PERP", "SOL"] and deployment.quote.spec.name == "USDC"
 
@@ -319,7 +319,7 @@ def test_load_deployment_returns_the_markets_or_one_user_error_line(deployment_r
     rig = deployment_rig
     names = data.draw(st.lists(st.sampled_from(["SOL-PERP", "BTC-PERP", "ETH-PERP", "SOL", "USDC", "DOGE-PERP", "x"]),
                                min_size=1, max_size=3, unique=True), label="markets")
-    network = Network("fuzz", rig.endpoint.url, "mainnet", data.draw(st.booleans(), label="builtin lists"))
+    network = Network("fuzz", (rig.endpoint.url,), "mainnet", data.draw(st.booleans(), label="builtin lists"))
     rig.case(data.draw(damage_plan(["getMultipleAccounts", "getProgramAccounts"]), label="damage"))
     try:
         deployment = rig.run(load_deployment(rig.client, network, names))
@@ -341,13 +341,21 @@ def test_load_deployment_returns_the_markets_or_one_user_error_line(deployment_r
 ])
 def test_open_client_with_a_nonsense_user_account_answer_is_one_line(deployment_rig, body):
     from keeper.venues.drift.connect import Connection, open_client
+    from keeper.venues.drift.endpoints import Endpoints
+    from keeper.venues.drift.markets import classified, resolve
+
+    async def open_it():
+        conn = Connection(rig.endpoint.url)
+        network = resolve(conn.network)
+        pool = Endpoints(network.urls)
+        await open_client(conn, classified(network, await pool.classify()), pool, Keypair(), ["SOL-PERP"])
 
     rig = deployment_rig
     rig.case([])
     rig.endpoint.fixed = {"getAccountInfo": body}
     try:
         with pytest.raises(UserError):
-            rig.run(open_client(Connection(rig.endpoint.url), Keypair(), ["SOL-PERP"]))
+            rig.run(open_it())
     finally:
         rig.endpoint.fixed = {}
 
@@ -376,7 +384,7 @@ def test_a_parser_panic_mid_snapshot_is_a_skipped_tick(deployment_rig, shared_da
         user = next(base64.b64decode(row["data_base64"]) for row in map(json.loads, f) if row["account_type"] == "User")
     rig.chain.set_account(get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), 0),
                           Account(10**9, user, DRIFT_PROGRAM_ID, False, 0))
-    deployment = rig.run(load_deployment(rig.client, Network("fuzz", rig.endpoint.url, "mainnet", False), ["SOL-PERP"]))
+    deployment = rig.run(load_deployment(rig.client, Network("fuzz", (rig.endpoint.url,), "mainnet", False), ["SOL-PERP"]))
     loader = BulkAccountLoader(rig.client, Confirmed, 60.0)
     client = DriftClient(rig.client, wallet, env="mainnet", market_lookup_tables=[], perp_market_indexes=[0],
                          spot_market_indexes=[0], oracle_infos=[], sub_account_ids=[0], active_sub_account_id=0,

@@ -5,6 +5,7 @@ event is read back by signature and decoded here."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import time
@@ -23,6 +24,7 @@ from keeper.venues.drift.accounts import perp_base
 from keeper.venues.drift.events import events, is_fill, market_of
 from keeper.venues.drift.markets import load_deployment, resolve
 from keeper.venues.drift.tape import Tape
+from tests.conftest import KEEPER
 from tests.faulty_rpc import Fault, FaultyRpc
 from tests.live import localnet
 
@@ -124,6 +126,14 @@ def test_a_live_session_records_the_fills_the_program_booked(chain):
         assert (t.maker, t.price, t.size, t.maker_fee) == (user, f.price, f.size, f.fee)
     assert any(t.maker is None for t in trades.values()), "the vAMM's fills are prints too"
     assert {s.user.spot_balances["USDC"] for s in snapshots} == {SpotBalance("USDC", 0, 6, 10_000 * 10**6)}
+
+    # The tape round trip: replayed with its own strategy, the session fills about as often.
+    out = chain.home / "replay.json"
+    replay = subprocess.run([*KEEPER, "replay", str(chain.last_session()), "--json", str(out)], cwd=chain.home,
+                            capture_output=True, text=True, timeout=300)
+    assert replay.returncode == 0, replay.stderr
+    replayed = json.loads(out.read_text())["summary"]["total"]["fills"]
+    assert abs(replayed - len(fills)) <= max(2, 0.3 * len(fills)), (replayed, len(fills))
 
 
 def _user_key(chain) -> str:

@@ -1,13 +1,12 @@
 """PlaceBackoff: how long new placements pause after the Drift program refuses them."""
 from __future__ import annotations
 
-import time
 
 from keeper.venues.drift.venue import PlaceBackoff
 
 
 def _left(backoff: PlaceBackoff) -> float:
-    return backoff._until - time.monotonic()
+    return backoff.backoff.left()
 
 
 def test_pauses_double_per_refusal_in_a_row_up_to_the_cap_and_a_landing_ends_them():

@@ -245,6 +245,6 @@ def test_a_negative_or_odd_latency_names_the_valid_range(bad):
 
 def test_the_registry_holds_the_four_models_and_risk_averse_is_the_default():
     assert set(QUEUE_MODELS) == {"risk_averse", "prob", "l3_fifo", "naive"}
-    assert DEFAULT_QUEUE_MODEL == "risk_averse"
+    assert DEFAULT_QUEUE_MODEL == "l3_fifo"  # and risk_averse where the archive has no L3
     assert all(make_queue_model(name).name == name for name in QUEUE_MODELS)
     assert isinstance(make_queue_model("prob").new_order(5, None), QueuePosition)

@@ -126,6 +126,34 @@ def test_with_the_breakers_off_there_is_no_cover():
     assert [i.size for i in kept] == [20 * SOL]  # the cover would have allowed 2.35 SOL
 
 
+# -- liquidation awareness: Drift's maintenance margin --------------------------------------------
+def _margined(position: int, collateral: int, requirement: int):
+    s = snap(position=position, equity=collateral)
+    return dataclasses.replace(s, user=dataclasses.replace(s.user, maintenance_collateral=collateral,
+                                                          maintenance_requirement=requirement))
+
+
+def test_orders_that_would_bring_the_account_near_liquidation_are_trimmed():
+    # a large drawdown budget and leverage cap keep the other rules out of this test
+    g = gate(liquidation_buffer_pct=50, budget_quote=10**6 * QUOTE_PRECISION, max_leverage_pct=100_000)
+    # $1,000 of maintenance collateral, $400 required: with a 50% buffer, $100 more may be required,
+    # at SOL-PERP's 3% maintenance ratio $3,333.33 of position: 39.21 SOL at the $85 oracle
+    kept, notes = g.check([bid(30 * SOL), bid(30 * SOL, price=83 * PRICE_PRECISION)], _margined(0, 1_000 * QUOTE_PRECISION,
+                                                                                          400 * QUOTE_PRECISION))
+    assert [i.size for i in kept] == [29_760_000_000, 9_450_000_000]  # max_order first, then the buffer binds
+    assert any(n.startswith("risk liquidation_buffer: SOL-PERP bid trimmed") for n in notes), notes
+    # already past the buffer: nothing that adds to the worst case, but reducing passes
+    kept, notes = g.check([bid(SOL), ask(SOL)], _margined(10 * SOL, 1_000 * QUOTE_PRECISION, 600 * QUOTE_PRECISION))
+    assert [i.side for i in kept] == ["ask"]
+    assert notes[0].startswith("risk liquidation_buffer: SOL-PERP bid of 1000000000 dropped")
+
+
+def test_without_maintenance_figures_there_is_no_buffer_rule():
+    g = gate(liquidation_buffer_pct=50, budget_quote=10**6 * QUOTE_PRECISION)
+    kept, _ = g.check([bid(20 * SOL)], snap())
+    assert [i.size for i in kept] == [20 * SOL]
+
+
 # -- breakers and states -------------------------------------------------------------------------
 def test_soft_breaker_widens_and_cuts_quotes():
     g = gate(soft_drawdown_pct=10, hard_drawdown_pct=20, soft_widen_bps=10, soft_size_pct=50)

@@ -58,6 +58,9 @@ class Metrics:
         self.oracle_age = Gauge("keeper_oracle_age_slots", "Slots since the oracle published", ["market"], registry=r)
         self.book_age = Gauge("keeper_book_age_slots", "Slots the order book lags the chain", registry=r)
         self.collateral = Gauge("keeper_free_collateral_usd", "Free collateral", registry=r)
+        self.maintenance = Gauge("keeper_maintenance_margin_usd", "Drift's maintenance margin requirement", registry=r)
+        self.liquidation = Gauge("keeper_liquidation_distance_pct",
+                                 "Maintenance collateral above the requirement, in % of it (0: liquidation)", registry=r)
         self.rpc_up = Gauge("keeper_rpc_up", "1 while the venue's data loads, 0 while ticks are skipped", registry=r)
         self.landing = Histogram("keeper_tx_landing_seconds", "Transaction send to confirmation",
                                  buckets=LANDING_BUCKETS, registry=r)
@@ -78,7 +81,12 @@ class Metrics:
             self.oracle_age.labels(name).set(max(0, snapshot.slot - market.oracle_slot))
         if snapshot.book_slot is not None:
             self.book_age.set(max(0, snapshot.slot - snapshot.book_slot))
-        self.collateral.set(snapshot.user.free_collateral / QUOTE_PRECISION)
+        user = snapshot.user
+        self.collateral.set(user.free_collateral / QUOTE_PRECISION)
+        if user.maintenance_requirement is not None and user.maintenance_collateral:
+            self.maintenance.set(user.maintenance_requirement / QUOTE_PRECISION)
+            self.liquidation.set(100 * (user.maintenance_collateral - user.maintenance_requirement)
+                                 / user.maintenance_collateral)
 
     def on_skip(self, reason: str) -> None:
         self.skipped.labels(reason[:120]).inc()

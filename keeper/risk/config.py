@@ -57,6 +57,9 @@ class AccountLimits:
     # long exposure x down% and short exposure x up% must fit in what is left of the hard limit.
     jump_cover_down_pct: int = 100
     jump_cover_up_pct: int = 200
+    # Orders that would leave less than this share of the maintenance collateral above Drift's
+    # maintenance requirement (every resting order filled) are refused: the distance to liquidation.
+    liquidation_buffer_pct: int = 50
     breakers: bool = True
     kill_file: str = "KILL"
     max_tx_per_s: Decimal = Decimal(5)

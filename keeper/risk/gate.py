@@ -23,6 +23,7 @@ from keeper.risk.config import RiskConfig
 from keeper.risk.guards import stale_book, untrusted
 from keeper.accounting import quote_value
 from keeper.risk.limits import apply_limits, fit, side_exposure
+from keeper.snap import snap_price
 from keeper.ui.units import usd
 
 log = logging.getLogger("keeper")
@@ -177,14 +178,15 @@ class RiskGate:
         the oracle: a hard stop must leave, not wait for a taker, and not at any price."""
         tick = max(market.spec.tick_size, 1)
         cross = market.oracle_price * self.config.account.reduce_cross_bps // BPS
+        # snapped away from the touch, as every price is: inside the bound, never a tick past it
         if side == "ask":
-            return max(tick, (market.oracle_price - cross) // tick * tick)
-        return -(-(market.oracle_price + cross) // tick) * tick
+            return max(tick, snap_price(market.oracle_price - cross, tick, side))
+        return snap_price(market.oracle_price + cross, tick, side)
 
     def _soften(self, intent: Intent, snapshot: Snapshot) -> Intent:
         account, market = self.config.account, snapshot.markets[intent.market]
         tick = max(market.spec.tick_size, 1)
-        widen = -(-market.oracle_price * account.soft_widen_bps // BPS // tick) * tick  # whole ticks, rounded up
+        widen = snap_price(market.oracle_price * account.soft_widen_bps // BPS, tick, "ask")  # whole ticks, rounded up
         move = -widen if intent.side == "bid" else widen
         size = fit(intent.size * account.soft_size_pct // 100, market.spec) or market.spec.min_order_size
         if intent.price is not None:

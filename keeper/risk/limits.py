@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 
 from keeper.accounting import quote_value
-from keeper.model import BPS, Intent, MarketSpec, Snapshot
+from keeper.model import BPS, MARGIN_PRECISION, Intent, MarketSpec, Snapshot
 from keeper.risk.config import RiskConfig
+from keeper.snap import snap_size
 
 
 def fit(size: int, spec: MarketSpec) -> int:
     """`size` floored to the market's step; 0 when that is below its minimum order size."""
-    size -= size % spec.step_size if spec.step_size else 0
+    size = snap_size(size, spec.step_size) if spec.step_size else size
     return size if size >= spec.min_order_size else 0
 
 
@@ -51,6 +52,11 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
 
     oracles = {name: m.oracle_price for name, m in snapshot.markets.items()}
     sides = list(side_exposure(snapshot))  # worst-case quote per side over all markets, as orders are kept
+    user = snapshot.user
+    # Drift's maintenance margin, as orders are kept: what is left above it is the distance to liquidation
+    maint = None if user.maintenance_requirement is None or user.maintenance_collateral is None else [
+        user.maintenance_requirement,
+        max(0, user.maintenance_collateral) * (100 - account.liquidation_buffer_pct) // 100]
     for intent in intents:
         market = snapshot.markets[intent.market]
         spec, limits, oracle = market.spec, config.limits(intent.market), market.oracle_price
@@ -78,6 +84,10 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
         room["max_total" if total_cap == account.max_total_quote else "max_leverage"] = side_room
         if cover is not None:
             room["drawdown_cover"] = base_for(max(0, cover[side] - sides[side]), oracle, spec)
+        grows = max(0, held[side] + intent.size - max(held))  # what this order adds to the market's worst case
+        if maint is not None and grows and spec.margin_ratio_maintenance:
+            left = max(0, maint[1] - maint[0]) * MARGIN_PRECISION // spec.margin_ratio_maintenance
+            room["liquidation_buffer"] = max(held) - held[side] + base_for(left, oracle, spec)
         rule, allowed = min(room.items(), key=lambda kv: kv[1])
         size = intent.size if allowed >= intent.size else fit(max(0, allowed), spec)
         if size == 0:
@@ -86,6 +96,9 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
         if size < intent.size:
             notes.append(f"risk {rule}: {label} trimmed from {intent.size} to {size}")
             intent = dataclasses.replace(intent, size=size)
+        if maint is not None:
+            maint[0] += quote_value(max(0, held[side] + size - max(held)), oracle, spec.base_precision) \
+                * spec.margin_ratio_maintenance // MARGIN_PRECISION
         held[side] += size
         sides[side] += quote_value(size, oracle, spec.base_precision)
         kept.append(intent)

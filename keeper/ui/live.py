@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import Callable
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -88,14 +89,16 @@ def table_lines(snapshot: Snapshot, execution: Execution, report: Report) -> lis
     return [head, *body]
 
 
-def header_lines(strategy: str, snapshot: Snapshot, execution: Execution, ticks: int) -> list[str]:
-    """Two lines of fixed-width fields, so nothing moves as the figures change."""
+def header_lines(strategy: str, snapshot: Snapshot, execution: Execution, ticks: int, endpoint: str = "") -> list[str]:
+    """Three lines of fixed-width fields, so nothing moves as the figures change; the RPC
+    endpoint in use (live venues, its URL redacted) ends the third, cropped to fit."""
     when = datetime.fromtimestamp(snapshot.ts / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     rejected = sum(1 for r in execution.outcomes if not r.ok)
     user, plan = snapshot.user, execution.plan
     return [f"{_cell(strategy, 18, '<')} tick {ticks:>9,}  {when} UTC  risk {execution.risk_state:<8}",
             f"equity {units.usd(user.total_collateral):>14}  free {units.usd(user.free_collateral):>14}  "
-            f"plan -{len(plan.cancels):<3}+{len(plan.places):<3} rejected {rejected:<3}"]
+            f"plan -{len(plan.cancels):<3}+{len(plan.places):<3} rejected {rejected:<3}",
+            f"slot {snapshot.slot:>11}" + (f"  rpc {endpoint}" if endpoint else "")]
 
 
 class LiveView:
@@ -103,8 +106,10 @@ class LiveView:
     the header, the table, and the warnings panel, which takes the log's screen output while
     the view runs."""
 
-    def __init__(self, report: Report, strategy: str, screen: Screen, markets: int = 1) -> None:
+    def __init__(self, report: Report, strategy: str, screen: Screen, markets: int = 1,
+                 endpoint: Callable[[], str] | None = None) -> None:
         self.report, self.strategy, self.screen = report, strategy, screen
+        self.endpoint = endpoint  # live venues: the RPC endpoint in use, its URL redacted
         self.markets = markets  # rows of the table: the first frame is as tall as the others
         self.latest: tuple[Snapshot, Execution] | None = None
         self.ticks = 0
@@ -117,10 +122,11 @@ class LiveView:
     def __rich__(self) -> Group:
         width = min(WIDTH, self.console.width)
         if self.latest is None:
-            lines = ["starting…"] + [""] * (3 + self.markets)
+            lines = ["starting…"] + [""] * (4 + self.markets)
         else:
             snapshot, execution = self.latest
-            lines = [*header_lines(self.strategy, snapshot, execution, self.ticks), "",
+            endpoint = self.endpoint() if self.endpoint else ""
+            lines = [*header_lines(self.strategy, snapshot, execution, self.ticks, endpoint), "",
                      *table_lines(snapshot, execution, self.report)]
         shown = [Text(line, no_wrap=True, overflow="crop") for line in lines]
         warnings = self.screen.lines()
@@ -212,10 +218,10 @@ def tick_line_every(fast: bool, interval_s: float) -> int:
 
 
 def make_views(interactive: bool, report: Report, strategy: str, screen: Screen, markets: list[str],
-               fast: bool = False, interval_s: float = 1.0) -> list:
+               fast: bool = False, interval_s: float = 1.0, endpoint: Callable[[], str] | None = None) -> list:
     """The log lines always (the session's log file keeps them); the live table on a terminal,
     first, so that it closes last and the log view's final counts still land in its panel."""
     views: list = [LogView(report, strategy, tick_line_every(fast, interval_s), screen)]
     if interactive:
-        views.insert(0, LiveView(report, strategy, screen, len(markets)))
+        views.insert(0, LiveView(report, strategy, screen, len(markets), endpoint))
     return views

@@ -1,45 +1,63 @@
-"""A venue that plays an archived session back.
+"""A venue that plays an archived session back: archived flow in, the sim out.
 
 Two modes:
-- what-if (default): the archived market data drives any strategy; the venue keeps that
-  strategy's own orders and position, and fills its orders from what later snapshots show
-  (trades through the order's price, or a book that has crossed it).
 - verify: the archived snapshots are served as recorded, user state included, and each plan
   the loop makes is compared with the plan recorded for that snapshot.
+- what-if (default): the one simulated exchange (keeper/venues/sim/) holds the replayed
+  strategy's account and orders under Drift's rules (tick, step, post-only against the AMM,
+  the order cap, margin with open orders, max_ts, reduce-only, fees and their rounding). Each
+  archived snapshot moves its oracles, AMM quote and funding rate. Our resting orders fill from
+  the archived trades and books through a named queue model (keeper/venues/sim/queue.py) with
+  a latency in slots (keeper/venues/sim/fills.py); an order that crosses takes the archived
+  liquidity as a taker. The snapshot served is the archived market data with the sim's account.
+
+The queue ahead of our order is what others had resting at its price: the recorded session's
+own quotes are taken out of the archived book first (they were the recorded strategy's, not
+flow), so replaying a session with its own strategy does not queue behind itself.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Iterator, Optional
 
-from keeper.accounting import Ledger, quote_value
-from keeper.model import (
-    MARGIN_PRECISION, Execution, Fill, MarketState, OpenOrder, Outcome, Plan, Snapshot, UserState,
-)
-from keeper.drift_errors import ORDER_NOT_FOUND, POST_ONLY_CROSS
+from keeper.drift_errors import ORDER_NOT_FOUND
+from keeper.model import Book, Execution, Level, MarketState, OpenOrder, Outcome, Plan, Snapshot
 from keeper.venues.base import VenueExhausted
-from keeper.venues.sim.fees import fee_for
+from keeper.venues.sim import AUTHORITY, AmmSpec, Exchange, MarketConfig, PostOnly, intent_request, user_state
+from keeper.venues.sim.fills import DEFAULT_LATENCY_SLOTS, RestingFill, check_latency_slots
+from keeper.venues.sim.queue import DEFAULT_QUEUE_MODEL, make_queue_model
 
+AMM_DEPTH = 10**15  # base: the archive shows the AMM's price, not its depth; it is deep
 
 
 class ReplayVenue:
     network = "replay"
 
-    def __init__(self, records: Iterator, verify: bool = False, collateral: int = 0) -> None:
+    def __init__(self, records: Iterator, verify: bool = False, collateral: int = 0,
+                 fill_model: str = DEFAULT_QUEUE_MODEL, latency_slots: int = DEFAULT_LATENCY_SLOTS,
+                 recorded_user: Optional[str] = None, drift_flow: bool = True) -> None:
         self.records = records
         self.verify = verify
         self.collateral = collateral
+        self.fill_model = fill_model
+        self.latency_slots = check_latency_slots(latency_slots)
+        make_queue_model(fill_model)  # an unknown name is refused before the first tick
+        # Drift's flow (live or local): a crossed DLOB fills no maker, only a taker or the AMM does.
+        # Imported data from elsewhere (a CEX book) is taken as crossing-fills-us.
+        self.drift_flow = drift_flow
+        self.own = {AUTHORITY, *([recorded_user] if recorded_user else [])}  # the recorded run's book entries
         self.pending: Optional[object] = None  # one record of look-ahead
         self.recorded: Optional[Execution] = None
         self.plans_compared = 0
         self.plans_matched = 0
         self.mismatches: list[str] = []
+        self.trades_seen = 0
+        self.l3_seen = False
         # what-if state
-        self.orders: list[OpenOrder] = []
-        self.order_prices: dict[int, int] = {}  # order_id -> price it rested at
-        self.ledgers: dict[str, Ledger] = {}
-        self.next_order_id = 1
-        self.previous: Optional[Snapshot] = None
+        self.exchange: Optional[Exchange] = None
+        self._resting: dict[int, RestingFill] = {}  # our order id -> its queue and latency
+        self._cancelling: dict[int, int] = {}  # our order id -> slot its cancel lands
+        self._books: dict[str, Book] = {}  # others' book per market at the previous snapshot
 
     def _next(self, kind: str):
         while True:
@@ -57,28 +75,38 @@ class ReplayVenue:
             self.recorded = following.value
         else:
             self.recorded, self.pending = None, following
+        recorded: Snapshot = record.value
+        for market in recorded.markets.values():
+            self.trades_seen += len(market.trades)
+            self.l3_seen = self.l3_seen or market.book.l3 is not None
         if self.verify:
-            return record.value
-        snap = self._fill_and_account(record.value)
-        self.previous = snap
-        return snap
+            return recorded
+        return self._advance(recorded)
 
     async def execute(self, plan: Plan, snapshot: Snapshot) -> Execution:
         if self.verify:
             return self._compare(plan, snapshot)
+        ex = self.exchange
         outcomes = []
         for order in plan.cancels:
-            known = any(o.order_id == order.order_id for o in self.orders)
-            self.orders = [o for o in self.orders if o.order_id != order.order_id]
-            outcomes.append(Outcome("cancel", order.user_order_id, known, "" if known else ORDER_NOT_FOUND, order.order_id))
+            if order.order_id in self._cancelling:
+                outcomes.append(Outcome("cancel", order.user_order_id, True, "", order.order_id))
+            elif order.order_id not in ex.account.orders:
+                outcomes.append(Outcome("cancel", order.user_order_id, False, ORDER_NOT_FOUND, order.order_id))
+            else:  # it stays fillable until the cancel lands
+                self._cancelling[order.order_id] = snapshot.slot + self.latency_slots
+                outcomes.append(Outcome("cancel", order.user_order_id, True, "", order.order_id))
+        self._land_cancels(snapshot.slot)  # with no latency, at once
         for placement in plan.places:
             outcomes.append(self._place(placement, snapshot))
         return Execution(snapshot.ts, snapshot.slot, plan, tuple(outcomes))
 
     async def cancel_all(self) -> int:
-        count = len(self.orders)
-        self.orders = []
-        return count
+        if self.exchange is None:
+            return 0
+        self._resting.clear()
+        self._cancelling.clear()
+        return self.exchange.cancel_all()
 
     async def close(self) -> None:
         pass
@@ -99,82 +127,128 @@ class ReplayVenue:
         return self.recorded
 
     # what-if ------------------------------------------------------------------------------
-    def _price(self, order: OpenOrder, market: MarketState) -> int:
-        return order.price_at(market.oracle_price)
+    def _open(self, first: Snapshot) -> Exchange:
+        configs = []
+        for market in first.markets.values():
+            spec = market.spec
+            amm = AmmSpec(0, 0, spec.step_size) if spec.kind == "perp" else None
+            configs.append(MarketConfig(spec, amm))
+        ex = Exchange(configs, self.collateral, first.ts, {n: m.oracle_price for n, m in first.markets.items()},
+                      slot=first.slot)
+        for m in ex.markets.values():
+            m.amm_fed = True
+        return ex
+
+    def _advance(self, recorded: Snapshot) -> Snapshot:
+        if self.exchange is None:
+            self.exchange = self._open(recorded)
+        ex = self.exchange
+        for name, market in recorded.markets.items():
+            if name not in ex.markets:
+                continue
+            ex.set_oracle(name, market.oracle_price, market.oracle_slot)
+            self._amm(name, market)
+        others = {name: self._others(market, recorded) for name, market in recorded.markets.items()}
+        # a cancel that landed by this snapshot's slot keeps its order out of this snapshot's
+        # flow; one still on its way leaves the order fillable, as on chain
+        self._land_cancels(recorded.slot)
+        self._fill(recorded, others)
+        ex.advance(recorded.ts, recorded.slot)  # funding for the time passed, then expiry
+        ex.end_tick(0)  # liquidation, should the account have fallen below maintenance
+        for name, market in recorded.markets.items():
+            if name in ex.markets:
+                ex.markets[name].funding_rate = market.funding_rate
+        self._books = others
+        for oid in [oid for oid in self._resting if oid not in ex.account.orders]:
+            del self._resting[oid]
+        return replace(recorded, user=user_state(ex))
+
+    def _amm(self, name: str, market: MarketState, depth_of: Optional[Book] = None) -> None:
+        """The archived AMM quote, deep; with `depth_of`, the archived DLOB levels beside it, so an
+        order that crosses can take them."""
+        vamm = self.exchange.markets[name].vamm
+        if vamm is None:
+            return
+        bids = [(market.vamm_bid, AMM_DEPTH)] if market.vamm_bid else []
+        asks = [(market.vamm_ask, AMM_DEPTH)] if market.vamm_ask else []
+        if depth_of is not None:
+            bids = sorted(bids + [(lv.price, lv.size) for lv in depth_of.bids], key=lambda lv: -lv[0])
+            asks = sorted(asks + [(lv.price, lv.size) for lv in depth_of.asks], key=lambda lv: lv[0])
+        vamm.set_quote(bids, asks)
+
+    def _others(self, market: MarketState, recorded: Snapshot) -> Book:
+        """The archived book without the recorded session's own quotes."""
+        book = market.book
+        ours = [o for o in recorded.user.open_orders if o.market == market.spec.name]
+        if not ours:
+            return book
+        remove: dict[tuple[str, int], int] = {}
+        for o in ours:
+            key = (o.side, o.price_at(market.oracle_price))
+            remove[key] = remove.get(key, 0) + o.remaining
+
+        def side(levels: tuple[Level, ...], name: str) -> tuple[Level, ...]:
+            out = []
+            for lv in levels:
+                size = lv.size - remove.get((name, lv.price), 0)
+                if size > 0:
+                    out.append(lv if size == lv.size else Level(lv.price, size))
+            return tuple(out)
+
+        l3 = None if book.l3 is None else tuple(o for o in book.l3 if o.user not in self.own)
+        return Book(side(book.bids, "bid"), side(book.asks, "ask"), l3)
+
+    def _fill(self, recorded: Snapshot, others: dict[str, Book]) -> None:
+        """The interval's trades meet our orders where they stood when it began (a floating order
+        at the previous oracle: informed takers hit quotes before the oracle moves them); then
+        floating orders follow the new oracle, and whatever the AMM's new quote crosses is taken
+        by arbitrage, as on Drift (a crossed DLOB alone fills no maker)."""
+        ex = self.exchange
+        for oid, resting in list(self._resting.items()):
+            name = ex.account.market_of.get(oid)
+            if name is None or name not in recorded.markets:
+                continue
+            market, book = recorded.markets[name], others[name]
+            trades_price = resting.price
+            got = resting.advance(recorded.slot, book, market.trades, crossing=None,
+                                  crossing_known=self.drift_flow)
+            self._apply(oid, resting, got, trades_price)
+            price = ex.price_of(oid) if oid in ex.account.orders else resting.price
+            if price != resting.price:
+                resting.reprice(price, self._books.get(name, book))
+            amm = market.vamm_ask if resting.side == "bid" else market.vamm_bid
+            if (self.drift_flow and resting.remaining > 0 and recorded.slot >= resting.active_from
+                    and amm is not None and ((amm <= price) if resting.side == "bid" else (amm >= price))):
+                got, resting.remaining = resting.remaining, 0
+                self._apply(oid, resting, got, price)
+
+    def _apply(self, oid: int, resting: RestingFill, got: int, price: int) -> None:
+        if got:
+            self.exchange.fill_ours(oid, got, price)  # the sim's rules (a reduce-only cap) may fill less
+            if oid in self.exchange.account.orders:
+                resting.remaining = self.exchange.account.orders[oid].remaining
+
+    def _land_cancels(self, slot: int) -> None:
+        for oid, lands in list(self._cancelling.items()):
+            if slot >= lands:
+                del self._cancelling[oid]
+                self._resting.pop(oid, None)
+                self.exchange.cancel(oid)
 
     def _place(self, placement, snapshot: Snapshot) -> Outcome:
-        intent = placement.intent
-        market = snapshot.markets[intent.market]
-        order = OpenOrder(
-            order_id=self.next_order_id, user_order_id=placement.user_order_id, market=intent.market, side=intent.side,
-            price=intent.price or 0, size=intent.size, oracle_offset=intent.oracle_offset, post_only=intent.post_only,
-            reduce_only=intent.reduce_only, max_ts=snapshot.ts // 1000 + intent.expiry_s if intent.expiry_s else 0,
-        )
-        price = self._price(order, market)
-        if intent.post_only and _crosses(intent.side, price, market):
-            return Outcome("place", placement.user_order_id, False, POST_ONLY_CROSS)
-        self.next_order_id += 1
-        self.orders.append(order)
-        return Outcome("place", placement.user_order_id, True, "", order.order_id)
-
-    def _fill_and_account(self, recorded: Snapshot) -> Snapshot:
-        fills: list[Fill] = []
-        funding: dict[str, int] = {}
-        for name, market in recorded.markets.items():
-            ledger = self.ledgers.setdefault(name, Ledger(market.spec.base_precision))
-            if self.previous is not None and market.spec.kind == "perp" and ledger.base:
-                funding[name] = ledger.accrue_funding(market.funding_rate, recorded.ts - self.previous.ts)
-        if self.previous is not None:
-            fills = self._simulate_fills(recorded)
-        now_s = recorded.ts // 1000
-        self.orders = [o for o in self.orders if o.remaining > 0 and not (o.max_ts and o.max_ts < now_s)]
-        return replace(recorded, user=self._user(recorded, tuple(fills), funding))
-
-    def _simulate_fills(self, snap: Snapshot) -> list[Fill]:
-        fills = []
-        for side in ("bid", "ask"):
-            mine = [o for o in self.orders if o.side == side and o.market in snap.markets]
-            # most aggressive first, so a better-priced order meets the flow first
-            mine.sort(key=lambda o: -self._price(o, snap.markets[o.market]) if side == "bid" else self._price(o, snap.markets[o.market]))
-            used: dict[str, int] = {}
-            for order in mine:
-                market = snap.markets[order.market]
-                price = self._price(order, market)
-                if _crosses(side, price, market):
-                    size = order.remaining
-                else:
-                    through = sum(t.size for t in market.trades if t.taker_side != side and
-                                  (t.price <= price if side == "bid" else t.price >= price))
-                    size = min(order.remaining, max(0, through - used.get(order.market, 0)))
-                    used[order.market] = used.get(order.market, 0) + size
-                if size <= 0:
-                    continue
-                fee = fee_for(size, price, market.spec, maker=True)
-                fill = Fill(order.market, side, price, size, fee, order.order_id, order.user_order_id, True, snap.ts)
-                self.ledgers[order.market].apply(fill)
-                fills.append(fill)
-                index = self.orders.index(order)
-                self.orders[index] = replace(order, filled=order.filled + size)
-        return fills
-
-    def _user(self, snap: Snapshot, fills: tuple[Fill, ...], funding: dict[str, int]) -> UserState:
-        positions = {}
-        total = self.collateral
-        requirement = 0
-        for name, ledger in self.ledgers.items():
-            if name not in snap.markets:
-                continue
-            market = snap.markets[name]
-            total += ledger.total_pnl(market.oracle_price)
-            requirement += abs(quote_value(ledger.base, market.oracle_price, ledger.base_precision)) * market.spec.margin_ratio_initial // MARGIN_PRECISION
-            if ledger.base or ledger.fills:
-                positions[name] = ledger.position(name, market.oracle_price)
-        return UserState(total, total - requirement, positions, tuple(self.orders), fills, funding)
-
-
-def _crosses(side: str, price: int, market: MarketState) -> bool:
-    if side == "bid":
-        opposite = [p for p in (market.book.best_ask, market.vamm_ask) if p is not None]
-        return bool(opposite) and price >= min(opposite)
-    opposite = [p for p in (market.book.best_bid, market.vamm_bid) if p is not None]
-    return bool(opposite) and price <= max(opposite)
+        ex, intent = self.exchange, placement.intent
+        takes = not intent.post_only
+        market = snapshot.markets.get(intent.market)
+        if takes and market is not None:  # it may cross: the archived liquidity is there to take
+            self._amm(intent.market, market, self._books.get(intent.market, market.book))
+        err, oid = ex.place(intent_request(placement, ex.now_s, PostOnly.MUST))
+        if takes and market is not None:
+            self._amm(intent.market, market)
+        if err:
+            return Outcome("place", placement.user_order_id, False, err)
+        if oid and oid in ex.account.orders:
+            o = ex.account.orders[oid]
+            self._resting[oid] = RestingFill(make_queue_model(self.fill_model), intent.side, ex.price_of(oid),
+                                             o.remaining, snapshot.slot, self.latency_slots,
+                                             self._books.get(intent.market, market.book))
+        return Outcome("place", placement.user_order_id, True, "", oid)

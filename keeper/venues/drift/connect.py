@@ -5,20 +5,23 @@ import asyncio
 import logging
 import sys
 from dataclasses import dataclass
+from typing import Optional
 
 from driftpy.account_subscription_config import AccountSubscriptionConfig
 from driftpy.accounts.bulk_account_loader import BulkAccountLoader
 from driftpy.addresses import get_user_account_public_key
 from driftpy.constants.config import DRIFT_PROGRAM_ID
 from driftpy.types import OracleInfo
-from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 
+from keeper.backoff import Backoff
 from keeper.drift_idl import decode
 from keeper.errors import UserError
 from keeper.venues.drift.client import KeeperDriftClient
-from keeper.venues.drift.markets import Deployment, Network, load_deployment, resolve
+from keeper.venues.drift.endpoints import Endpoints, redact
+from keeper.venues.drift import CUSTOM
+from keeper.venues.drift.markets import Deployment, Network, classified, load_deployment, resolve
 from keeper.venues.drift.sender import SendConfig, TxSender, is_parser_panic
 from keeper.wallet import load_keypair, loose_permissions
 
@@ -36,20 +39,20 @@ class SteadyLoader(BulkAccountLoader):
             self.task = asyncio.create_task(self._steady())
 
     async def _steady(self):
-        failures = 0
+        backoff = Backoff(2 * self.frequency, 8 * self.frequency)
         while True:
             try:
                 await self.load()
-                failures = 0
+                backoff.reset()
             except Exception as exc:  # any answer at all must not end the polling
                 # ...but a cancel must: the HTTP client can turn a cancel that lands mid-request
                 # into a ReadError, and a loop that swallowed it would keep the process alive.
                 if asyncio.current_task().cancelling():
                     raise asyncio.CancelledError from exc
-                failures += 1
-                if failures == 1:
+                if not backoff.failures:
                     log.warning("driftpy account polling failed (%s: %s); retrying", type(exc).__name__, str(exc)[:120])
-            await asyncio.sleep(self.frequency * min(2 ** failures, 8) if failures else self.frequency)
+                backoff.failed()
+            await asyncio.sleep(backoff.wait() or self.frequency)
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,49 @@ class Connection:
     keypair: str = "~/.config/solana/id.json"
     subaccount: int = 0
     subscription: str = "websocket"  # or "polling"
+    rpc: Optional[str] = None  # --rpc: the endpoints, comma-separated, in order of preference
 
 
-async def open_client(conn: Connection, wallet: Keypair, markets: list[str], need_user: bool = True
-                      ) -> tuple[KeeperDriftClient, Deployment]:
-    """A DriftClient subscribed to the chosen markets, their oracles and our user only."""
-    network = resolve(conn.network)
-    rpc = AsyncClient(network.url, commitment=Confirmed, timeout=10)
+def connection(args) -> Connection:
+    return Connection(args.network, args.keypair, args.subaccount, args.subscription, getattr(args, "rpc", None))
+
+
+async def open_network(conn: Connection, yes_mainnet: bool, confirm: bool = True
+                       ) -> tuple[Network, Endpoints, Keypair]:
+    """The endpoints, asked which chain they serve, then the mainnet guards if it is mainnet
+    (whatever the URL): the confirmation (when `confirm`, for commands that trade or move
+    funds) and the keypair-permission refusal. Returns the network as classified."""
+    network = resolve(conn.network, conn.rpc)
+    named = network.is_mainnet
+    if confirm:  # --network mainnet: confirmed before anything goes out
+        confirm_mainnet(network, yes_mainnet)
+    # and so is a missing or broken keypair file (a loose one too, when mainnet by name)
+    wallet = wallet_for(conn, network) if named else load_keypair(conn.keypair)
+    pool = Endpoints(network.urls)
+    try:
+        try:
+            genesis = await pool.classify()
+        except UserError as exc:
+            if not named:  # no chain to name: still say the keypair is loose
+                wallet_for(conn, network)
+            hint = "; is `keeper localnet` running?" if network.name == "localnet" else ""
+            raise UserError(f"{network.name}: {exc}{hint}") from None
+        network = classified(network, genesis)
+        if not named:  # mainnet by its genesis hash, whatever the URL said, is mainnet
+            if confirm:
+                confirm_mainnet(network, yes_mainnet)
+            wallet = wallet_for(conn, network)
+    except BaseException:
+        await pool.close()
+        raise
+    return network, pool, wallet
+
+
+async def open_client(conn: Connection, network: Network, pool: Endpoints, wallet: Keypair, markets: list[str],
+                      need_user: bool = True) -> tuple[KeeperDriftClient, Deployment]:
+    """A DriftClient subscribed to the chosen markets, their oracles and our user only; all its
+    traffic goes through `pool`'s endpoint in use. Closing its connection closes the pool."""
+    rpc = pool.client(Confirmed, timeout=10)
     user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
     try:
         deployment = await load_deployment(rpc, network, markets)
@@ -79,13 +118,13 @@ async def open_client(conn: Connection, wallet: Keypair, markets: list[str], nee
         await rpc.close()
         if not (isinstance(exc, Exception) or is_parser_panic(exc)):
             raise
-        raise UserError(f"{network.name}: cannot read the Drift deployment and our user at {network.url} "
+        raise UserError(f"{network.name}: cannot read the Drift deployment and our user at {pool.in_use} "
                         f"({type(exc).__name__}: {str(exc)[:160]})") from None
     chosen = list(deployment.markets.values()) + [deployment.quote]
     if need_user and info is None:
         await rpc.close()
         raise UserError(f"no Drift user for {wallet.pubkey()} (subaccount {conn.subaccount}) on {network.name}; "
-                        f"create it with `keeper init --network {conn.network}`")
+                        f"create it with `keeper init {_where(conn)}`")
     # driftpy's collateral maths visits every perp and spot slot of the user, empty slots (which
     # say market 0) included, so those markets are loaded too; their oracles come with them.
     perps = sorted({0, *held_perps, *(m.spec.market_index for m in chosen if m.spec.kind == "perp")})
@@ -107,8 +146,16 @@ async def open_client(conn: Connection, wallet: Keypair, markets: list[str], nee
         await client.subscribe()
     else:
         await client.account_subscriber.subscribe()
+    pool.start()
     return client, deployment
 
+
+def _where(conn: Connection) -> str:
+    """The flags that name this deployment again, keys redacted."""
+    if conn.rpc:
+        urls = ",".join(redact(u) for u in conn.rpc.split(","))
+        return f"--rpc {urls}" if conn.network == CUSTOM else f"--network {conn.network} --rpc {urls}"
+    return f"--network {redact(conn.network)}"
 
 
 def _held_markets(info) -> tuple[set[int], set[int]]:
@@ -139,6 +186,7 @@ def confirm_mainnet(network: Network, yes: bool) -> None:
 
 
 def wallet_for(conn: Connection, network: Network) -> Keypair:
+    """The keypair; on mainnet (by name or by genesis hash) a file others can read is refused."""
     wallet = load_keypair(conn.keypair)
     if loose_permissions(conn.keypair):
         if network.is_mainnet:
@@ -151,13 +199,12 @@ async def open_drift_venue(args, markets: list[str], max_tx_per_s: float = SendC
     from keeper.venues.drift.dlob import DlobHelper
     from keeper.venues.drift.orderbook import BookUsers
     from keeper.venues.drift.reference import PythReference
+    from keeper.venues.drift.watch import StreamWatch
     from keeper.venues.drift.venue import DriftVenue
 
-    conn = Connection(args.network, args.keypair, args.subaccount, args.subscription)
-    network = resolve(conn.network)
-    confirm_mainnet(network, args.yes_mainnet)
-    wallet = wallet_for(conn, network)
-    client, deployment = await open_client(conn, wallet, markets)
+    conn = connection(args)
+    network, pool, wallet = await open_network(conn, args.yes_mainnet)
+    client, deployment = await open_client(conn, network, pool, wallet, markets)
     helper = DlobHelper()
     try:
         await helper.start()
@@ -167,5 +214,9 @@ async def open_drift_venue(args, markets: list[str], max_tx_per_s: float = SendC
         raise UserError(f"the Node DLOB helper did not start ({exc}); run `npm ci` in the project folder") from None
     sender = TxSender(client.connection, wallet, sender_config(args, max_tx_per_s))
     reference = PythReference({name: (m.oracle, m.oracle_source) for name, m in deployment.markets.items()})
-    return DriftVenue(deployment, client, sender, helper, BookUsers(client.connection, helper, subscription=conn.subscription), reference,
-                      post_only=args.post_only)
+    book_users = BookUsers(client.connection, helper, subscription=conn.subscription)
+    watch = StreamWatch(client, book_users) if conn.subscription == "websocket" else None
+    if watch is not None:  # after a move to another endpoint the websockets follow it; HTTP does by itself
+        pool.on_switch(watch.follow)
+    return DriftVenue(deployment, client, sender, helper, book_users, reference,
+                      post_only=args.post_only, endpoints=pool, watch=watch)

@@ -7,7 +7,7 @@ market is what runs users into RPC rate limits.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 from urllib.parse import urlparse
 
@@ -24,7 +24,9 @@ from solders.pubkey import Pubkey
 from keeper.drift_idl import decode, discriminator
 from keeper.errors import UserError, unknown as unknown_name
 from keeper.model import MarketSpec
+from keeper.venues.drift import CUSTOM
 from keeper.venues.drift.accounts import fee_tier, market_name, perp_spec, spot_spec
+from keeper.venues.drift.endpoints import CLUSTERS, MAINNET_GENESIS, parse_urls, redact
 from keeper.venues.drift.sender import is_parser_panic, rpc_fault
 
 URLS = {
@@ -37,25 +39,49 @@ QUOTE_SPOT_INDEX = 0  # USDC: collateral and margin are counted in it
 
 @dataclass(frozen=True, slots=True)
 class Network:
-    name: str  # devnet, mainnet, localnet, or the URL itself
-    url: str
+    name: str  # devnet, mainnet, localnet, or the (redacted) URL
+    urls: tuple[str, ...]  # the RPC endpoints, in order of preference
     env: str  # driftpy's env: "devnet" or "mainnet" (any custom URL runs mainnet's program id)
     builtin: bool  # driftpy's market lists apply
+    genesis: Optional[str] = None  # the endpoints' genesis hash, once asked (see classified)
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
 
     @property
     def is_mainnet(self) -> bool:
-        return self.name == "mainnet"
+        return self.name == "mainnet" or self.genesis == MAINNET_GENESIS
 
 
-def resolve(network: str) -> Network:
+def resolve(network: str, rpc: Optional[str] = None) -> Network:
+    """--network names the deployment (what to expect of it); --rpc, when given, its endpoints.
+    A URL in --network is a deployment of one endpoint."""
+    urls = parse_urls(rpc) if rpc else None
     if network in ("devnet", "mainnet"):
-        return Network(network, URLS[network], network, True)
+        return Network(network, urls or (URLS[network],), network, True)
     if network == "localnet":
-        return Network("localnet", URLS["localnet"], "mainnet", False)
-    parsed = urlparse(network)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserError(f"--network {network!r}: use devnet, mainnet, localnet or an http(s) RPC URL")
-    return Network(network, network, "mainnet", False)
+        return Network("localnet", urls or (URLS["localnet"],), "mainnet", False)
+    if network == CUSTOM and urls:
+        return Network(redact(urls[0]), urls, "mainnet", False)
+    if urlparse(network).scheme not in ("http", "https") or not urlparse(network).hostname:
+        raise UserError(f"--network {redact(network)!r}: use devnet, mainnet, localnet or an http(s) RPC URL")
+    if urls:
+        raise UserError("--network URL and --rpc: give the endpoints in --rpc alone, or one URL in --network")
+    return Network(redact(network), (network,), "mainnet", False)
+
+
+def classified(network: Network, genesis: str) -> Network:
+    """The network as its endpoints' genesis hash says it is. Endpoints serving mainnet-beta or
+    devnet are that deployment whatever their URL (its guards and market lists apply); a
+    --network devnet or mainnet served by another chain is refused."""
+    cluster = CLUSTERS.get(genesis)
+    if network.name in ("devnet", "mainnet") and cluster != network.name:
+        raise UserError(f"--network {network.name}: the RPC endpoints serve {cluster or 'another chain'} "
+                        f"(genesis hash {genesis}), not {network.name}")
+    if cluster is not None:
+        return Network(cluster, network.urls, cluster, True, genesis)
+    return replace(network, genesis=genesis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +136,9 @@ async def load_deployment(connection: AsyncClient, network: Network, names: list
             raise
         if isinstance(exc, (SolanaRpcException, TimeoutError)):  # no answer at all: say why, in the OS's words
             hint = "; is `keeper localnet` running?" if network.name == "localnet" else ""
-            raise UserError(f"{network.name}: no answer from the RPC at {network.url} ({rpc_fault(exc)}){hint}") from None
+            raise UserError(f"{network.name}: no answer from the RPC at {redact(network.url)} ({rpc_fault(exc)}){hint}") from None
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-        raise UserError(f"{network.name}: cannot read the Drift deployment at {network.url} ({reason})") from None
+        raise UserError(f"{network.name}: cannot read the Drift deployment ({reason})") from None
 
 
 async def _load_deployment(connection: AsyncClient, network: Network, names: list[str]) -> Deployment:

@@ -6,10 +6,15 @@ chooses how they are kept fresh:
 - websocket: a programSubscribe stream in a background task, with one getProgramAccounts right
   after subscribing. When the stream drops we warn once, poll as above while it is down, and
   reconnect with backoff; each reconnect loads again, since changes made meanwhile were missed.
+  A stream can also stay open and go silent: when it has delivered nothing for SILENT_SLOTS
+  slots of the RPC's, a load checks it. Changes it never delivered mean it is stale: it is
+  reopened, and polled until it is back. Otherwise the book was just quiet, and is current as
+  of that load. `resubscribe()` reopens it on request (after the RPC endpoint changed).
 
 Loads and notifications only note what changed; refresh() sends the helper just that (new or
 changed bytes, users gone), plus our own User every tick, so the book we quote against always
-holds our latest orders. `slot` is the slot of the newest update applied: how fresh the book is.
+holds our latest orders. `slot` is the slot of the newest update applied; `book_slot()` how
+fresh the book is.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from solders.rpc.filter import Memcmp
 from solders.rpc.requests import GetProgramAccounts
 from solders.rpc.responses import GetProgramAccountsWithContextResp, ProgramNotification, SubscriptionResult
 
+from keeper.backoff import Backoff
 from keeper.venues.drift.dlob import DlobHelper
 from keeper.venues.drift.streams import describe, serve, stop
 
@@ -49,6 +55,7 @@ FIRST_WAIT_S = 10.0  # the first refresh waits this long for the stream before p
 SUBSCRIBE_TIMEOUT_S = 10.0
 RETRY_S, MAX_RETRY_S = 1.0, 30.0
 STABLE_S = 60.0  # a connection that held this long starts the backoff over
+SILENT_SLOTS = 25  # a live stream that delivered nothing for this many slots is checked by a load
 FORGET_SLOTS = 1_000  # how long the slot of a user not in the book is kept to reject stale data
 PRUNE_S = 60.0
 
@@ -64,12 +71,13 @@ class BookUsers:
         if subscription not in ("polling", "websocket"):
             raise ValueError(f"subscription must be 'polling' or 'websocket', not {subscription!r}")
         self.connection, self.helper, self.refresh_s, self.subscription = connection, helper, refresh_s, subscription
-        # driftpy's own subscriptions find the websocket this way (port + 1 on a local validator).
-        self.ws_url = ws_url or get_ws_url(connection._provider.endpoint_uri)
+        self._ws_url = ws_url
         self.slot = 0  # newest update applied: a load's context slot or a notification's
         self.live = False  # the stream is subscribed and loaded: no polling needed
         self.loads = 0  # getProgramAccounts loads made
         self.connects = 0  # stream sessions that went live
+        self.heard = 0  # a live stream is current as of this slot: its newest notification, or a load
+        self.silences = 0  # times a live stream was found silent while the chain changed
         self._digests: dict[str, bytes] = {}  # what the helper holds, as digests of the bytes
         self._pending: dict[str, Optional[bytes]] = {}  # not yet sent: new bytes, or None to remove
         self._slots: dict[str, int] = {}  # per user, the slot of the newest data seen: older is ignored
@@ -79,9 +87,31 @@ class BookUsers:
         self._tried = asyncio.Event()  # the stream's first attempt ended, live or not
         self._down = False  # the stream is in an outage we already warned about
         self._closed = False
+        self._ws = None  # the open socket, while a session runs
+        self._moving = False  # resubscribe() asked for a new session: not an outage
+        self._wake = asyncio.Event()
 
-    async def refresh(self, own: dict[str, bytes]) -> None:
-        """Bring the helper up to date: book users as polled or streamed, our own user always."""
+    @property
+    def ws_url(self) -> str:
+        # driftpy's own subscriptions find the websocket this way (port + 1 on a local validator);
+        # asked at each connect, so a new session follows the RPC endpoint in use.
+        return self._ws_url or get_ws_url(self.connection._provider.endpoint_uri)
+
+    def book_slot(self, slot: int) -> int:
+        """How fresh the book is at RPC slot `slot`: a live stream that spoke lately means now;
+        otherwise the newest update applied."""
+        return slot if self.live and slot - self.heard <= SILENT_SLOTS else self.slot
+
+    def resubscribe(self) -> None:
+        """Close the stream's socket and open a new one at once (on the endpoint in use)."""
+        self._moving = True
+        self._wake.set()
+        if self._ws is not None:
+            asyncio.ensure_future(self._ws.close())
+
+    async def refresh(self, own: dict[str, bytes], slot: Optional[int] = None) -> None:
+        """Bring the helper up to date: book users as polled or streamed, our own user always.
+        `slot`: the RPC's slot now, against which a live stream's silence is measured."""
         if self.subscription == "websocket" and self._task is None and not self._closed:
             self._task = asyncio.ensure_future(self._stream())
             # The stream loads once it is subscribed; waiting for it saves loading twice at start.
@@ -89,9 +119,30 @@ class BookUsers:
                 await asyncio.wait_for(self._tried.wait(), FIRST_WAIT_S)
             except asyncio.TimeoutError:
                 pass
+            self._moving = False
+            self._wake.clear()
         if not self.live and time.monotonic() - self._loaded_at >= self.refresh_s:
             await self._load()
+        elif self.live and slot is not None and slot - self.heard > SILENT_SLOTS:
+            await self._check_silence(slot)
         await self._push(own)
+
+    async def _check_silence(self, slot: int) -> None:
+        heard = self.heard
+        try:
+            missed = await self._load()
+        except Exception as exc:  # noqa: BLE001 - the book's lag (book_slot) tells the guards; try next tick
+            log.debug("book users: checking a silent stream: %s", self._describe(exc))
+            return
+        if not missed:
+            self.heard = max(self.heard, self.slot)  # just quiet: what we hold is current
+            return
+        self.silences += 1
+        log.warning("book users: websocket silent for %d slots while %d user(s) changed; reopening it, "
+                    "polling every %g s until it is back", slot - heard, missed, self.refresh_s)
+        self.live = False
+        self._down = True
+        self.resubscribe()
 
     async def close(self) -> None:
         """Stop the stream; cancelling its task closes the socket on the way out."""
@@ -116,8 +167,9 @@ class BookUsers:
         else:
             self._pending.pop(key, None)
 
-    async def _load(self) -> None:
-        """Every user with open orders, from getProgramAccounts; users it doesn't return are gone."""
+    async def _load(self) -> int:
+        """Every user with open orders, from getProgramAccounts; users it doesn't return are gone.
+        Returns how many users it changed: what a live stream should have told us."""
         async with self._load_lock:
             config = RpcProgramAccountsConfig(
                 RpcAccountInfoConfig(encoding=UiAccountEncoding.Base64,
@@ -132,11 +184,21 @@ class BookUsers:
             slot = reply.context.slot
             found = {str(a.pubkey): bytes(a.account.data) for a in reply.value}
             held = set(self._digests) | {k for k, v in self._pending.items() if v is not None}
+            before = dict(self._pending)
             for key in held - found.keys():
                 self._note(key, None, slot, load=True)
             for key, data in found.items():
                 self._note(key, data, slot, load=True)
             self.slot = max(self.slot, slot)
+            return sum(1 for key, data in self._pending.items()
+                       if before.get(key, ...) != data and self._changes(key, data))
+
+    def _changes(self, key: str, data: Optional[bytes]) -> bool:
+        """Whether sending `data` (None: removing) would change what the helper holds."""
+        held = self._digests.get(key)
+        if data is None:
+            return held is not None
+        return held != hashlib.blake2b(data, digest_size=16).digest()
 
     async def _push(self, own: dict[str, bytes]) -> None:
         pending, self._pending = self._pending, {}
@@ -177,7 +239,7 @@ class BookUsers:
     async def _stream(self) -> None:
         """Keep a stream up for good: on a drop, warn once, let refresh() poll, and reconnect."""
         loop = asyncio.get_running_loop()
-        delay = RETRY_S
+        backoff = Backoff(RETRY_S, MAX_RETRY_S)
         while not self._closed:
             started = loop.time()
             try:
@@ -187,16 +249,25 @@ class BookUsers:
                 why = self._describe(exc)
             self._tried.set()
             self._loaded_at = float("-inf")  # poll at the next refresh: the book must not go stale
+            if self._moving:  # reopened on purpose: no outage, no wait
+                self._moving = False
+                self._wake.clear()
+                continue
             if loop.time() - started >= STABLE_S:
-                delay = RETRY_S
+                backoff.reset()
+            delay = backoff.failed()
             if not self._down:
                 log.warning("book users: websocket down (%s); polling every %g s until it reconnects",
                             why, self.refresh_s)
                 self._down = True
             else:
                 log.debug("book users: websocket still down (%s); next try in %g s", why, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_S)
+            try:  # resubscribe() cuts the wait short
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            self._moving = False
+            self._wake.clear()
 
     def _describe(self, exc: Exception) -> str:
         return describe(exc, self.ws_url, self.connection._provider.endpoint_uri)
@@ -204,6 +275,7 @@ class BookUsers:
     async def _session(self) -> None:
         """One connection: subscribe, then load (so no change falls between the two), then stream."""
         async with connect(self.ws_url, open_timeout=SUBSCRIBE_TIMEOUT_S, close_timeout=2) as ws:
+            self._ws = ws
             await ws.program_subscribe(DRIFT_PROGRAM_ID, self.connection.commitment, "base64",
                                        filters=STREAM_FILTERS)
             await asyncio.wait_for(self._subscribed(ws), SUBSCRIBE_TIMEOUT_S)
@@ -211,8 +283,10 @@ class BookUsers:
                 await serve(asyncio.ensure_future(self._read(ws)), self._load, self._went_live)
             finally:
                 self.live = False
+                self._ws = None
 
     def _went_live(self) -> None:
+        self.heard = max(self.heard, self.slot)
         self.live = True
         self.connects += 1
         self._tried.set()
@@ -237,3 +311,4 @@ class BookUsers:
             slot = item.result.context.slot
             self._note(str(item.result.value.pubkey), bytes(item.result.value.account.data), slot)
             self.slot = max(self.slot, slot)
+            self.heard = max(self.heard, slot)

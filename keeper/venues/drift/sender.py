@@ -16,7 +16,6 @@ import asyncio
 import enum
 import logging
 import os
-import random
 import socket
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
@@ -43,6 +42,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus, TransactionErrorFieldless
 
+from keeper.backoff import Backoff
 from keeper.drift_idl import error_name
 from keeper.errors import UserError
 
@@ -264,9 +264,9 @@ def _os_reason(exc: BaseException) -> str:
     return reason
 
 
-def _backoff(attempt: int, config: SendConfig) -> float:
-    """Exponential with jitter, so many keepers hitting one RPC don't retry in lockstep."""
-    return random.uniform(0.5, 1.0) * min(config.backoff_max, config.backoff_base * 2 ** min(attempt, 16))
+def _backoff(config: SendConfig) -> Backoff:
+    """Jittered, so many keepers hitting one RPC don't retry in lockstep."""
+    return Backoff(config.backoff_base, config.backoff_max, jitter=True)
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ class _Flight:
     accepted: bool = False  # a node answered the send with its signature
     maybe_out: bool = False  # a send may have reached a node without an answer
     refused: Optional[Sent] = None  # a preflight refusal seen after a send that may have got out
-    faults: int = 0  # consecutive loop rounds with a fault, for the backoff
+    backoff: Optional[Backoff] = None  # over consecutive loop rounds with a fault
 
 
 class TxSender:
@@ -328,7 +328,7 @@ class TxSender:
         if blockhash is None:
             return self._done(what, Sent(None, None, Status.UNSENT, cu_price=price, detail="no blockhash from the RPC"))
         tx = self.sign(ixs, blockhash[0], price, cu_limit=cu_limit, signers=signers)
-        flight = _Flight(bytes(tx), tx.signatures[0], blockhash[1], price)
+        flight = _Flight(bytes(tx), tx.signatures[0], blockhash[1], price, backoff=_backoff(config))
         if config.dry_run:
             return self._done(what, await self._simulate(tx, flight, what, deadline))
         sending = loop.time()
@@ -389,10 +389,9 @@ class TxSender:
                     return Sent(flight.signature, None, Status.EXPIRED, cu_price=flight.cu_price,
                                 detail=f"blockhash expired at height {flight.last_valid}")
             if faulted:
-                flight.faults += 1
-                await asyncio.sleep(min(_backoff(flight.faults, config), max(0.0, deadline - loop.time())))
+                await asyncio.sleep(min(flight.backoff.failed(), max(0.0, deadline - loop.time())))
             else:
-                flight.faults = 0
+                flight.backoff.reset()
                 await asyncio.sleep(config.poll_interval)
         out = flight.accepted or flight.maybe_out
         return Sent(flight.signature, None, Status.UNKNOWN if out else Status.UNSENT, cu_price=flight.cu_price,
@@ -465,12 +464,13 @@ class TxSender:
         # Fees compete per writable account; the payer only contends with itself.
         keys = list(dict.fromkeys(str(m.pubkey) for ix in ixs for m in ix.accounts
                                   if m.is_writable and m.pubkey != self.payer.pubkey()))[:MAX_FEE_ACCOUNTS]
+        backoff = _backoff(config)
         for attempt in range(3):
             try:
                 fees = await self._call(self._recent_fees(keys))
             except Exception as exc:  # noqa: BLE001
                 log.warning("%s: getRecentPrioritizationFees: %s (attempt %d)", what, _fault(exc).text, attempt + 1)
-                await asyncio.sleep(_backoff(attempt, config))
+                await asyncio.sleep(backoff.failed())
                 continue
             self.last_fee = min(config.fee_cap, percentile(fees, config.fee_percentile))
             return self.last_fee
@@ -510,14 +510,14 @@ class TxSender:
     async def _retrying(self, what: str, name: str, fn, deadline: float):
         """fn() until it answers or the deadline passes (then None), backing off between faults."""
         loop = asyncio.get_running_loop()
-        attempt = 0
+        backoff = _backoff(self.config)
         while loop.time() < deadline:
             try:
                 return await self._call(fn())
             except Exception as exc:  # noqa: BLE001
-                attempt += 1
-                log.warning("%s: %s: %s (attempt %d)", what, name, _fault(exc).text, attempt)
-                await asyncio.sleep(min(_backoff(attempt, self.config), max(0.0, deadline - loop.time())))
+                wait = backoff.failed()
+                log.warning("%s: %s: %s (attempt %d)", what, name, _fault(exc).text, backoff.failures)
+                await asyncio.sleep(min(wait, max(0.0, deadline - loop.time())))
         return None
 
     def _note(self, what: str, name: str, exc: BaseException, flight: _Flight) -> _Fault:

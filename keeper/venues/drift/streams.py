@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable, Optional
 
+from keeper.wallet import redact_url
+
 
 async def serve(reader: asyncio.Future, load: Callable[[], Awaitable], went_live: Callable[[], None]) -> None:
     """Load while `reader` drains the socket (a load takes seconds on mainnet, and an unread socket
@@ -22,10 +24,10 @@ async def serve(reader: asyncio.Future, load: Callable[[], Awaitable], went_live
 
 
 def describe(exc: BaseException, *urls: str) -> str:
-    """One line for a stream or RPC failure. Provider URLs often carry an API key: they become <url>."""
+    """One line for a stream or RPC failure. Provider URLs often carry an API key: they are redacted."""
     text = str(exc) or str(exc.__cause__ or exc.__context__ or "")  # solana-py wraps HTTP errors without words
     for url in urls:
-        text = text.replace(url, "<url>")
+        text = text.replace(url, redact_url(url))
     return f"{type(exc).__name__}: {' '.join(text.split())[:160]}"
 
 

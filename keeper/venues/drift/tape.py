@@ -28,6 +28,7 @@ from solders.rpc.config import RpcTransactionLogsFilterMentions
 from solders.rpc.responses import LogsNotification, SubscriptionResult
 from solders.signature import Signature
 
+from keeper.backoff import Backoff
 from keeper.model import Fill, MarketSpec, Trade
 from keeper.venues.drift.events import events, is_fill, market_of, own_fill, trade_of
 from keeper.venues.drift.streams import describe, serve, stop
@@ -70,7 +71,8 @@ class Tape:
                  subscription: str = "websocket", ws_url: Optional[str] = None, program: Pubkey = DRIFT_PROGRAM_ID):
         self.connection, self.user, self.markets, self.program = connection, user, markets, program
         self.subscription = subscription
-        self.ws_url = ws_url or get_ws_url(connection._provider.endpoint_uri)
+        self._ws_url = ws_url
+        self._ws = None  # the open socket, while a session runs
         self.live = False  # the stream is subscribed and caught up
         self.connects = 0  # stream sessions that went live
         self.backfilled = 0  # transactions read by signature rather than streamed
@@ -86,6 +88,16 @@ class Tape:
         self._lock = asyncio.Lock()
         self._down = False
         self._closed = False
+
+    @property
+    def ws_url(self) -> str:
+        """Read at each connect: after an RPC failover the connection points at the new endpoint."""
+        return self._ws_url or get_ws_url(self.connection._provider.endpoint_uri)
+
+    def reopen(self) -> None:
+        """The endpoint in use changed: close the stream, so it reconnects there (catching up first)."""
+        if self._ws is not None:
+            asyncio.ensure_future(self._ws.close())
 
     # -- what a snapshot takes --------------------------------------------------------------
     async def drain(self, user, slot: int) -> Drained:
@@ -240,24 +252,24 @@ class Tape:
     # -- the stream -------------------------------------------------------------------------
     async def _stream(self) -> None:
         """Keep a logs stream up; on a drop, warn once, let drain() poll, and reconnect."""
-        delay = RETRY_S
+        backoff = Backoff(RETRY_S, MAX_RETRY_S)
         while not self._closed:
             try:
                 await self._session()
                 why = "the server closed it"
-                delay = RETRY_S
+                backoff.reset()
             except Exception as exc:  # anything the socket or the RPC throws: one line, never a traceback
                 why = self._describe(exc)
             self.live = False
             if not self._down:
                 log.warning("tape: websocket down (%s); reading transactions by signature until it reconnects", why)
                 self._down = True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_S)
+            await asyncio.sleep(backoff.failed())
 
     async def _session(self) -> None:
         """Subscribe, then catch up from the newest transaction read (so none falls between), then stream."""
         async with connect(self.ws_url, open_timeout=SUBSCRIBE_TIMEOUT_S, close_timeout=2) as ws:
+            self._ws = ws
             await ws.logs_subscribe(RpcTransactionLogsFilterMentions(self.program), self.connection.commitment)
             early = await asyncio.wait_for(self._subscribed(ws), SUBSCRIBE_TIMEOUT_S)
             try:
@@ -265,6 +277,7 @@ class Tape:
                             self._went_live)
             finally:
                 self.live = False
+                self._ws = None
 
     def _went_live(self) -> None:
         self.live = True

@@ -23,12 +23,14 @@ from anchorpy.program.context import Context
 from driftpy.accounts.types import DataAndSlot
 from driftpy.addresses import get_user_stats_account_public_key
 from driftpy.math.perp_position import is_available
+from driftpy.math.margin import MarginCategory
 from driftpy.math.spot_position import is_spot_position_available
 from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
 from solders.instruction import AccountMeta
 from solders.pubkey import Pubkey
 
 from keeper.accounting import quote_value
+from keeper.backoff import Backoff
 from keeper.drift_idl import as_fields, decode, encode
 from keeper.model import (
     Execution,
@@ -47,11 +49,13 @@ from keeper.venues.base import SkipTick
 from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders, token_amount
 from keeper.venues.drift.client import KeeperDriftClient
 from keeper.venues.drift.dlob import DlobError, DlobHelper
+from keeper.venues.drift.endpoints import Endpoints
 from keeper.venues.drift.markets import QUOTE_SPOT_INDEX, Deployment
 from keeper.venues.drift.orderbook import BookUsers
 from keeper.venues.drift.reference import PythReference
 from keeper.venues.drift.sender import Sent, Status, TxSender, is_parser_panic, split_to_fit
 from keeper.venues.drift.tape import Drained, Tape
+from keeper.venues.drift.watch import StreamWatch
 from keeper.venues.sim.fees import fee_for
 
 log = logging.getLogger(__name__)
@@ -67,7 +71,8 @@ TAKE_MAKERS = 4  # DLOB makers an IOC order is matched against, each adding two 
 
 class DriftVenue:
     def __init__(self, deployment: Deployment, client: KeeperDriftClient, sender: TxSender, helper: DlobHelper,
-                 book_users: BookUsers, reference: PythReference, post_only: str = "must"):
+                 book_users: BookUsers, reference: PythReference, post_only: str = "must", *,
+                 endpoints: Endpoints | None = None, watch: StreamWatch | None = None):
         self.network = deployment.network.name
         self.deployment, self.client, self.sender, self.helper, self.book_users, self.reference = (
             deployment, client, sender, helper, book_users, reference)
@@ -82,8 +87,11 @@ class DriftVenue:
         self._user_bytes = b""
         self.placing = PlaceBackoff()
         specs = {(m.spec.kind, m.spec.market_index): m.spec for m in deployment.markets.values()}
-        self.tape = Tape(client.connection, self.user, specs, subscription=book_users.subscription,
-                         ws_url=book_users.ws_url)
+        self.tape = Tape(client.connection, self.user, specs, subscription=book_users.subscription)
+        self.endpoints = endpoints  # the RPC endpoints; `endpoints.in_use` names the one in use
+        self.watch = watch  # driftpy's websockets, checked for silence every tick
+        if endpoints is not None:
+            endpoints.on_switch(self.tape.reopen)  # the tape's stream follows the endpoint in use
 
     # -- snapshot ------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
@@ -103,12 +111,14 @@ class DriftVenue:
     async def _snapshot(self) -> Snapshot:
         user = self.client.get_user()
         slot, references = await self._read_fresh(user)
+        if self.watch is not None:
+            await self.watch.check(slot)
         missing = self.client.missing_data()  # driftpy's maths below would trip over it
         if missing:
             raise SkipTick(f"data unavailable: {missing}")
         account = user.get_user_account()
         ts = int(time.time() * 1000)
-        await self.book_users.refresh({self.user: self._raw("User", self.user, account)})
+        await self.book_users.refresh({self.user: self._raw("User", self.user, account)}, slot)
         markets = {name: await self._market(name, slot, ts, references.get(name)) for name in self.deployment.markets}
         orders = open_orders(account, self._names)
         positions = self._positions(account, markets)
@@ -119,10 +129,10 @@ class DriftVenue:
         fills = self._fills(tape, self._inferred_fills(ours, markets, ts), positions, markets)
         # driftpy's margin maths can hand back floats (a division inside); money stays integer here.
         total, free = int(user.get_total_collateral()), max(0, int(user.get_free_collateral()))
-        state = UserState(total, free, positions, orders, fills, tape.funding, self._spot_balances(account))
-        # A live stream means the book is current now; polled, it is as old as the last load.
-        book_slot = slot if self.book_users.live else self.book_users.slot
-        return Snapshot(ts, slot, markets, state, book_slot=book_slot)
+        maintenance = (int(user.get_total_collateral(MarginCategory.MAINTENANCE)),
+                       int(user.get_margin_requirement(MarginCategory.MAINTENANCE)))
+        state = UserState(total, free, positions, orders, fills, tape.funding, self._spot_balances(account), *maintenance)
+        return Snapshot(ts, slot, markets, state, book_slot=self.book_users.book_slot(slot))
 
     async def _read_fresh(self, user) -> tuple[int, dict]:
         """Our User and the Pyth accounts in one getMultipleAccounts: the RPC's slot, a User that
@@ -445,24 +455,26 @@ class PlaceBackoff:
     MAX_S = 30.0
 
     def __init__(self):
-        self.refusals = 0
+        self.backoff = Backoff(self.FIRST_S, self.MAX_S)
         self.reason = ""
-        self._until = 0.0
+
+    @property
+    def refusals(self) -> int:
+        return self.backoff.failures
 
     def paused(self) -> bool:
-        return time.monotonic() < self._until
+        return self.backoff.held()
 
     def refused(self, reason: str) -> None:
-        self.refusals += 1
         self.reason = reason
-        wait = min(self.MAX_S, self.FIRST_S * 2 ** (self.refusals - 1))
-        self._until = time.monotonic() + wait
+        wait = self.backoff.failed()
         log.warning("placements paused for %g s: %s (%d refusal(s) in a row)", wait, reason, self.refusals)
 
     def landed(self) -> None:
         if self.refusals:
             log.info("placements resumed after %d refusal(s)", self.refusals)
-        self.refusals, self.reason, self._until = 0, "", 0.0
+        self.backoff.reset()
+        self.reason = ""
 
 
 def _chunks(items: list, size: int) -> list[list]:

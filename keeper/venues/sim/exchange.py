@@ -137,6 +137,21 @@ class Exchange:
         o = self.account.orders[order_id]
         return self.markets[self.account.market_of[order_id]].book.queue_ahead(o)
 
+    def price_of(self, order_id: int) -> int:
+        """Where one of our orders rests now (a floating one follows the oracle)."""
+        return self.markets[self.account.market_of[order_id]].book.price_of(self.account.orders[order_id])
+
+    def fill_ours(self, order_id: int, size: int, price: Optional[int] = None) -> int:
+        """Fill one of our resting orders as the maker, at `price` (where it stood when the flow
+        met it; default where it rests now), from flow known from outside (a replay's archived
+        tape through its queue model); returns the base filled."""
+        o = self.account.orders.get(order_id)
+        if o is None or size <= 0:
+            return 0
+        m = self.markets[self.account.market_of[order_id]]
+        taker = "ask" if o.side == "bid" else "bid"
+        return self._fill_resting(m, o, m.book.price_of(o) if price is None else price, size, taker, record=False)
+
     def drain_fills(self) -> list[Fill]:
         fills, self.account.fills = self.account.fills, []
         return fills

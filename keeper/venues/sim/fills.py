@@ -51,7 +51,7 @@ def level_orders(book: Book, side: Side, price: int) -> Optional[tuple[BookOrder
 
 
 class RestingFill:
-    __slots__ = ("model", "side", "price", "remaining", "active_from", "queue", "level")
+    __slots__ = ("model", "side", "price", "remaining", "active_from", "queue", "level", "before")
 
     def __init__(self, model: QueueModel, side: Side, price: int, size: int, placed_at: int,
                  latency_slots: int, book: Book) -> None:
@@ -60,20 +60,45 @@ class RestingFill:
         self.price = price
         self.remaining = size
         self.active_from = placed_at + check_latency_slots(latency_slots)
+        self.before: Optional[frozenset] = None  # with an L3: the orders on our side placed before us
         self._seat(book)
 
     def _seat(self, book: Book) -> None:
         size = level_size(book.bids if self.side == "bid" else book.asks, self.price, self.side)
         self.level = size or 0
         self.queue = self.model.new_order(self.level, level_orders(book, self.side, self.price))
+        if book.l3 is not None:
+            self.before = frozenset((o.user, o.order_id) for o in book.l3 if o.side == self.side)
+
+    def reprice(self, price: int, book: Book) -> None:
+        """A floating order moved with the oracle to `price` (in `book`, the book it moved in).
+        Drift keeps time priority at every price: with an L3 the queue ahead is what the orders
+        placed before ours hold there; without one, all of the level (its back)."""
+        self.price = price
+        if self.before is None or book.l3 is None or self.model.name == "naive":
+            size = level_size(book.bids if self.side == "bid" else book.asks, price, self.side)
+            self.level = size or 0
+            self.queue = self.model.new_order(self.level, level_orders(book, self.side, price))
+            return
+        earlier = tuple(o for o in book.l3 if o.side == self.side and o.price == price
+                        and (o.user, o.order_id) in self.before)
+        size = level_size(book.bids if self.side == "bid" else book.asks, price, self.side)
+        self.level = size or 0
+        self.queue = self.model.new_order(self.level, earlier)
 
     @property
     def queue_ahead(self) -> int:
         return max(self.queue.ahead, 0)
 
-    def advance(self, clock: int, book: Book, trades: Iterable[Trade]) -> int:
+    def advance(self, clock: int, book: Book, trades: Iterable[Trade], crossing: Optional[int] = None,
+                crossing_known: bool = False) -> int:
         """Feeds the trades printed up to `clock` (oldest first), then the book at `clock`;
-        returns the base filled and leaves `remaining` what is left."""
+        returns the base filled and leaves `remaining` what is left.
+
+        What proves our level consumed is, by default, the book's other side at or through our
+        price. On Drift a crossed DLOB does not fill a post-only maker (two makers never match);
+        only a taker or the AMM does: a Drift replay passes the AMM's opposite quote as
+        `crossing` (with crossing_known, None meaning there is none)."""
         if self.remaining <= 0:
             return 0
         if clock < self.active_from:
@@ -93,7 +118,7 @@ class RestingFill:
                 filled = min(self.remaining, filled + self.model.is_filled(self.queue))
                 if filled == self.remaining:
                     break
-        other = book.best_ask if bid else book.best_bid
+        other = crossing if crossing_known else (book.best_ask if bid else book.best_bid)
         if other is not None and ((other <= price) if bid else (other >= price)):
             filled = self.remaining
         self.remaining -= filled

@@ -40,7 +40,7 @@ from typing import Callable, Optional, Protocol, Sequence
 from keeper.errors import UserError
 from keeper.model import BookOrder
 
-DEFAULT_QUEUE_MODEL = "risk_averse"
+DEFAULT_QUEUE_MODEL = "l3_fifo"  # exact with an archived L3 book; risk_averse where there is only L2
 PROB_POWER = 3  # hftbacktest's examples use PowerProbQueueFunc(3)
 
 

@@ -25,7 +25,9 @@ def user_state(ex: Exchange, drain: bool = True) -> UserState:
     if drain:
         for k in acct.funding:
             acct.funding[k] = 0
-    return UserState(total, free, positions, open_orders, fills, funding)
+    return UserState(total, free, positions, open_orders, fills, funding,
+                     maintenance_collateral=acct.total_collateral(oracles, maintenance=True),
+                     maintenance_requirement=acct.requirement(oracles, maintenance=True))
 
 
 def market_state(m: SimMarket, drain: bool = True) -> MarketState:
