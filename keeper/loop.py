@@ -26,7 +26,6 @@ from keeper.reconcile import reconcile
 from keeper.risk import HALTED, RiskGate
 from keeper.snap import snap_intents
 from keeper.ui import units
-from keeper.ui.logs import SCREEN
 from keeper.venues.base import SkipTick, Venue, VenueExhausted
 from strategies.base import Strategy
 
@@ -211,7 +210,7 @@ class Loop:
                    or self._why.get(name, "not closed"))
             self.left[name] = f"{self._open[name]} left: {why}"
         for name, why in self.left.items():
-            log.info("on stop, flatten: %s: %s", name, why, extra=SCREEN)
+            log.info("on stop, flatten: %s: %s", name, why)
 
     def _flatten_plan(self, snapshot: Snapshot) -> Plan:
         intents, self._blocked = self.risk.flatten(snapshot)

@@ -21,7 +21,7 @@ from keeper.model import QUOTE_PRECISION
 from keeper.report import ReportObserver, format_summary
 from keeper.risk import HALTED, RiskConfig, RiskGate, from_dict, read
 from keeper.strategy_config import StrategyConfig, dumps, load, save
-from keeper.ui.logs import FILE_ONLY, SCREEN, SessionLog
+from keeper.ui.logs import FILE_ONLY, SessionLog
 from strategies.base import source_sha256
 from keeper.wallet import redact_argv
 
@@ -192,7 +192,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         raise
     logs.open_file(writer.path / "keeper.log")
     log.info("session %s: strategy %s %s on %s, %s", writer.path, strategy.name, manifest["params"], ",".join(markets),
-             f"seed {seed}" if local else f"network {manifest['network']}", extra=SCREEN)
+             f"seed {seed}" if local else f"network {manifest['network']}")
     endpoints = getattr(venue, "endpoints", None)
     if endpoints is not None:
         log.info("rpc: %d endpoint(s); in use %s", len(endpoints.endpoints), endpoints.in_use)

@@ -15,7 +15,7 @@ from rich.text import Text
 from keeper.model import BPS, QUOTE_PRECISION, Execution, MarketSpec, Snapshot
 from keeper.report import Report
 from keeper.ui import units
-from keeper.ui.logs import GROUPED, PANEL_LINES, SCREEN, Repeats, Screen, span
+from keeper.ui.logs import GROUPED, PANEL_LINES, Repeats, Screen, span
 
 log = logging.getLogger("keeper")
 
@@ -178,7 +178,7 @@ class LogView:
                 f"{r['market']} oracle {r['oracle']} book {r['book bid']}/{r['book ask']} ours {r['ours bps']} bps "
                 f"pos {r['position']} pnl {r['PnL $']} USD fills {r['fills']}" for r in rows(snapshot, execution, self.report))
             log.info("tick %d slot %d plan -%d +%d | %s", self.ticks, snapshot.slot, len(execution.plan.cancels),
-                     len(execution.plan.places), markets, extra=SCREEN)
+                     len(execution.plan.places), markets)
 
     def _rejected(self, error: str, count: int, seconds: float) -> None:
         if count:

@@ -1,6 +1,6 @@
 """Where `keeper run`'s log records go: all of them to the session's keeper.log; to the screen
-only warnings and the few INFO lines marked SCREEN (the periodic tick line, the session's start,
-what the stop did), each distinct warning once a minute with a count.
+each distinct line once a minute with a count (the tick line comes every N ticks: see
+keeper/ui/live.py), and on a terminal only the warnings.
 
 While the live view runs the screen is a panel inside it, never raw stderr under it, and what
 libraries print (driftpy print()s "Websocket closed, reconnecting..." and request timeouts)
@@ -22,7 +22,6 @@ from typing import Callable, Optional
 log = logging.getLogger("keeper")
 
 FILE_ONLY = {"screen": False}  # extra=: keeper.log only (the summary: stdout prints it)
-SCREEN = {"screen": True}  # extra=: an INFO line the screen shows too
 GROUPED = {"screen": "grouped"}  # extra=: a warning already said once a minute with a count: shown as it is
 REPEAT_WINDOW_S = 60.0
 PANEL_LINES = 6
@@ -76,17 +75,17 @@ class Screen(logging.Handler):
     def __init__(self, stream, infos: bool = True) -> None:
         super().__init__(logging.INFO)
         self.stream = stream  # the real stderr, taken before any capture
-        self.infos = infos  # the INFO lines marked SCREEN too (without a terminal: the live view shows ticks)
+        self.infos = infos  # INFO lines too (without a terminal; on one the live view shows the ticks)
         self.panel: Optional[collections.deque] = None
         self._levels: dict[str, int] = {}
         self.repeats = Repeats(self._repeat)
 
     def emit(self, record: logging.LogRecord) -> None:
         screen = getattr(record, "screen", None)
-        if screen is False or (record.levelno < logging.WARNING and not (screen and self.infos)):
+        if screen is False or (record.levelno < logging.WARNING and not self.infos):
             return
         text = record.getMessage()
-        if record.levelno < logging.WARNING or screen == "grouped":
+        if screen == "grouped":
             self._show(record.levelno, text)
             return
         self._levels[text] = record.levelno
