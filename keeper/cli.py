@@ -154,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
                                                           "to a file for --config, then run")
     run.add_argument("--ticks", type=_positive_int, help="stop after N ticks (default: run until Ctrl-C)")
     run.add_argument("--fast", action="store_true", help="run ticks back to back on simulated time")
+    run.add_argument("--on-stop", choices=("cancel", "flatten"), default="cancel",
+                     help="on Ctrl-C, SIGTERM or the end of --ticks: cancel our orders (default), or first close "
+                          "our positions with reduce-only IOC orders within the risk limits, then cancel")
     run.add_argument("--interval", type=_interval, default=1.0, help="seconds per tick (default 1, at most a day)")
     run.add_argument("--quote-ttl", type=_quote_ttl, default=30, metavar="SECONDS",
                      help="every order expires this long after it is placed, and is refreshed before (5 to 3600, default 30)")

@@ -3,7 +3,9 @@
 The loop never asks which venue it runs on. Ticks never overlap. A stop request abandons a
 tick that is still loading its snapshot and never lets a decided plan go out, but a plan that
 is already being sent is seen through (its transactions' fate must be known before the final
-cancel reads the chain). Every keeper order is cancelled before the loop returns.
+cancel reads the chain). Every keeper order is cancelled before the loop returns; with
+on_stop=flatten, our positions are first closed by ticks whose plan the risk gate's closing
+rule makes instead of the strategy (archived like any tick).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from keeper.outcomes import Hints, with_last_plan
 from keeper.reconcile import reconcile
 from keeper.risk import HALTED, RiskGate
 from keeper.snap import snap_intents
+from keeper.ui import units
 from keeper.venues.base import SkipTick, Venue, VenueExhausted
 from strategies.base import Strategy
 
@@ -33,6 +36,13 @@ log = logging.getLogger("keeper")
 PULL_AFTER_SKIPS = 3
 # While data stays missing, how often the log says so again (with a count), not once a tick.
 SKIP_REMINDER_S = 60.0
+# `--on-stop`: cancel our orders (the default), or flatten our positions first, then cancel.
+CANCEL, FLATTEN = "cancel", "flatten"
+# Closing orders a flatten sends per position (one a tick) before it gives up on it.
+FLATTEN_TRIES = 5
+# The first note of every flatten plan: the record says the risk gate made it, not the strategy
+# (replay --verify cannot reproduce it from the strategy).
+FLATTEN_NOTE = "on stop: flatten (reduce-only IOC)"
 
 
 class Observer(Protocol):
@@ -75,6 +85,7 @@ class Loop:
     fast: bool = False
     kill_file: Optional[str] = None  # its appearance cancels everything and halts (live runs only)
     quote_ttl_s: Optional[int] = None  # every placement expires this long after it (the dead-man's switch)
+    on_stop: str = CANCEL
 
     def __post_init__(self) -> None:
         self.ticks = 0  # ticks that quoted
@@ -91,14 +102,26 @@ class Loop:
         self.stopping = asyncio.Event()
         self._last_execution: Optional[Execution] = None  # becomes the next snapshot's last_plan
         self._hints = Hints()
+        self.flatten_ticks = 0
+        self.left: dict[str, str] = {}  # after a flatten, per market with a position at its start: "flat" or why not
+        self._flattening = False
+        self._abandon = asyncio.Event()  # a second stop during a flatten: leave what is left
+        self.flatten_cancelled = 0
+        self._closing: collections.Counter[str] = collections.Counter()  # closing orders sent, per market
+        self._open: dict[str, str] = {}  # positions the last flatten snapshot showed, in base units
+        self._blocked: dict[str, str] = {}  # why the risk gate could not close a position then
+        self._why: dict[str, str] = {}  # per market, why its position is not closed yet
         quiet_gc()
 
     def stop(self) -> None:
+        if self._flattening and not self._abandon.is_set():
+            log.warning("stop requested again: flatten abandoned, cancelling our orders")
+            self._abandon.set()
         self.stopping.set()
         if self._loading is not None:  # nothing has been sent yet this tick: no need to finish it
             self._loading.cancel()
 
-    async def tick(self) -> Execution:
+    async def tick(self, flattening: bool = False) -> Execution:
         if self.kill_file and os.path.exists(self.kill_file):
             self.risk.halt(f"kill switch: file {self.kill_file} exists")
         self._loading = asyncio.current_task()
@@ -109,12 +132,16 @@ class Loop:
             self._loading = None
         snapshot = with_last_plan(snapshot, self._last_execution)
         self._record("write_snapshot", snapshot)
-        try:
-            plan = decide(self.strategy, self.risk, snapshot, self.quote_ttl_s)
-        except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
-            log.error("strategy %s failed on tick %d: %s: %s", self.strategy.name, self.ticks, type(exc).__name__, exc)
-            plan = Plan(dropped=(f"strategy error: {type(exc).__name__}: {exc}",))
-        if self.stopping.is_set():  # the shutdown cancel follows; placing first would only add to it
+        if flattening:
+            plan = self._flatten_plan(snapshot)
+        else:
+            try:
+                plan = decide(self.strategy, self.risk, snapshot, self.quote_ttl_s)
+            except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
+                log.error("strategy %s failed on tick %d: %s: %s", self.strategy.name, self.ticks, type(exc).__name__, exc)
+                plan = Plan(dropped=(f"strategy error: {type(exc).__name__}: {exc}",))
+        if self._abandon.is_set() or (self.stopping.is_set() and not flattening):
+            # the shutdown cancel follows; placing first would only add to it
             execution = Execution(snapshot.ts, snapshot.slot, plan, (), self.risk.state)
         else:
             execution = await self.venue.execute(plan, snapshot)
@@ -128,11 +155,88 @@ class Loop:
             observer.on_tick(snapshot, execution)
             if hasattr(observer, "on_tick_seconds"):
                 observer.on_tick_seconds(seconds)
-        self.ticks += 1
         self._log_notes(plan.dropped)
-        if self.risk.state == HALTED:  # this tick's plan cancelled our orders; the final cancel checks
-            self.stop()
+        if flattening:
+            self.flatten_ticks += 1
+            self._note_closing(execution)
+        else:
+            self.ticks += 1
+            if self.risk.state == HALTED:  # this tick's plan cancelled our orders; the final cancel checks
+                self.stop()
         return execution
+
+    # -- --on-stop flatten ---------------------------------------------------------------------
+    async def flatten(self) -> None:
+        """Close every position with reduce-only IOC orders at most reduce_cross_bps past the
+        oracle (the risk gate's closing rule), one tick at a time, until a snapshot shows them
+        flat, or each had FLATTEN_TRIES orders, or a second stop; self.left says what is left."""
+        self._flattening = True
+        skipped, skip_reason = 0, ""
+        try:
+            while not self._abandon.is_set():
+                started = time.monotonic()
+                try:
+                    execution = await self.tick(flattening=True)
+                    skip_reason = ""
+                except SkipTick as exc:
+                    skipped, skip_reason, execution = skipped + 1, f"no trustworthy data ({exc})", None
+                    if skipped > FLATTEN_TRIES:
+                        break
+                except VenueExhausted:
+                    break
+                except Exception as exc:  # never in the way of the final cancel
+                    log.error("flatten failed: %s: %s", type(exc).__name__, exc)
+                    skip_reason = f"flatten failed: {type(exc).__name__}"
+                    break
+                except asyncio.CancelledError:
+                    if not self._abandon.is_set():
+                        raise
+                    asyncio.current_task().uncancel()
+                    break
+                if execution is not None and not execution.plan.places:
+                    break  # flat, or nothing more to try: the final cancel follows
+                if not self.fast:
+                    try:
+                        await asyncio.wait_for(self._abandon.wait(), max(0.0, self.interval_s - (time.monotonic() - started)))
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            self._flattening = False
+        for name in self._closing:
+            if name not in self._open:
+                self.left[name] = "flat"
+                continue
+            why = ("stop requested again" if self._abandon.is_set() else skip_reason or self._blocked.get(name)
+                   or self._why.get(name, "not closed"))
+            self.left[name] = f"{self._open[name]} left: {why}"
+        for name, why in self.left.items():
+            log.info("on stop, flatten: %s: %s", name, why)
+
+    def _flatten_plan(self, snapshot: Snapshot) -> Plan:
+        intents, self._blocked = self.risk.flatten(snapshot)
+        tries = f"{FLATTEN_TRIES} reduce-only IOC orders within {self.risk.config.account.reduce_cross_bps} bps of the oracle"
+        for intent in intents:
+            if self._closing[intent.market] >= FLATTEN_TRIES:
+                self._blocked[intent.market] = self._why.get(intent.market, f"{tries} did not close it")
+        intents = [i for i in intents if i.market not in self._blocked]
+        self._open = {name: units.base(abs(p.base), snapshot.markets[name].spec)
+                      for name, p in snapshot.user.positions.items() if p.base and name in snapshot.markets}
+        for name in self._open:
+            self._closing.setdefault(name, 0)  # every position seen is reported, closed or not
+        for intent in intents:
+            self._closing[intent.market] += 1
+            self._why.setdefault(intent.market, f"{tries} did not close it")
+        intents, notes = snap_intents(intents, snapshot.markets)
+        return reconcile(intents, snapshot.user.open_orders, (FLATTEN_NOTE, *notes), now_s=snapshot.ts // 1000)
+
+    def _note_closing(self, execution: Execution) -> None:
+        """Orders a flatten tick cancelled count as the shutdown's; a refused closing order's
+        error is why its position may be left."""
+        self.flatten_cancelled += sum(1 for r in execution.outcomes[:len(execution.plan.cancels)] if r.ok)
+        placed = execution.outcomes[len(execution.plan.cancels):]
+        for placement, outcome in zip(execution.plan.places, placed):
+            if not outcome.ok:
+                self._why[placement.intent.market] = f"closing order rejected: {outcome.error}"
 
     def _record(self, method: str, value) -> None:
         """Archive a record; if that fails (a full disk), halt: never trade unrecorded. The
@@ -163,8 +267,9 @@ class Loop:
 
     async def run(self, ticks: Optional[int] = None) -> int:
         """Runs until `ticks` ticks were attempted (skipped ones count: a run with --ticks ends
-        whatever the data does) or stop() is called; returns how many keeper orders the
-        shutdown cancelled."""
+        whatever the data does) or stop() is called; then, with on_stop=flatten, flattens;
+        returns how many keeper orders the shutdown cancelled."""
+        exhausted = False
         try:
             while (ticks is None or self.attempts < ticks) and not self.stopping.is_set():
                 started = time.monotonic()
@@ -172,6 +277,7 @@ class Loop:
                     await self.tick()
                     self._data_back()
                 except VenueExhausted:
+                    exhausted = True
                     break
                 except SkipTick as exc:
                     await self._skip(exc)
@@ -188,8 +294,10 @@ class Loop:
                             await asyncio.wait_for(self.stopping.wait(), remaining)
                         except asyncio.TimeoutError:
                             pass
+            if self.on_stop == FLATTEN and not exhausted:
+                await self.flatten()
         finally:
-            cancelled = await self.venue.cancel_all()
+            cancelled = await self.venue.cancel_all() + self.flatten_cancelled
             log.info("shutdown: cancelled %d keeper order(s)", cancelled)
         return cancelled
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from keeper.accounting import Ledger, quote_value
 from keeper.model import PRICE_PRECISION, QUOTE_PRECISION, Snapshot
+from keeper.ui.units import asset as asset_of, number, usd
 
 
 class Report:
@@ -18,10 +19,14 @@ class Report:
         self.max_inventory_quote: dict[str, int] = {}
         self.max_net_delta_quote: dict[str, int] = {}  # per asset: |perp position + spot balance|
         self.snapshots = 0
+        self.end_base: dict[str, int] = {}  # the position the latest snapshot shows, market base precision
         self.total_pnl = self.gross_inventory = 0
 
     def observe(self, snapshot: Snapshot) -> None:
         self.snapshots += 1
+        for name in snapshot.markets:
+            position = snapshot.user.positions.get(name)
+            self.end_base[name] = position.base if position else 0
         for name, market in snapshot.markets.items():
             if name not in self.ledgers:
                 self.ledgers[name] = Ledger(market.spec.base_precision)
@@ -76,6 +81,8 @@ class Report:
             markets[name] = {
                 **self._usd(row, name),
                 "position": ledger.base / ledger.base_precision,
+                # the account's, which on a live account may hold more than this session traded
+                "end_position": self.end_base.get(name, 0) / ledger.base_precision,
                 "max_inventory": ledger.max_inventory / ledger.base_precision,
                 "last_oracle": oracle / PRICE_PRECISION,
             }
@@ -101,26 +108,50 @@ class Report:
         }
 
 
+# (title, summary key, width): the table fits an 80-column terminal
+SUMMARY_COLUMNS = (("fills", "fills", 6), ("volume $", "volume_usd", 9), ("fees $", "fees_usd", 7),
+                   ("realized $", "realized_pnl_usd", 11), ("unreal. $", "unrealized_pnl_usd", 10),
+                   ("total $", "total_pnl_usd", 9), ("max inv $", "max_inventory_usd", 10),
+                   ("max DD $", "max_drawdown_usd", 9))
+
+
+def _figure(value, width: int) -> str:
+    """Cents while they fit the column, whole dollars when not."""
+    if isinstance(value, int):
+        return f"{value:>{width},}"
+    text = f"{value:,.2f}"
+    return f"{text if len(text) < width else f'{value:,.0f}':>{width}}"
+
+
 def format_summary(summary: dict) -> str:
     """A plain-text table, readable in a log file and on a terminal alike."""
-    head = f"{'market':<10}{'fills':>7}{'volume $':>13}{'fees $':>10}{'realized $':>12}{'unreal. $':>11}{'total $':>11}{'max inv $':>11}{'max DD $':>10}"
+    head = f"{'market':<8}" + "".join(f"{title:>{width}}" for title, _, width in SUMMARY_COLUMNS)
     lines = [head, "-" * len(head)]
     rows = list(summary["markets"].items()) + [("TOTAL", summary["total"])]
     for name, r in rows:
-        lines.append(
-            f"{name:<10}{r['fills']:>7}{r['volume_usd']:>13,.2f}{r['fees_usd']:>10,.2f}{r['realized_pnl_usd']:>12,.2f}"
-            f"{r['unrealized_pnl_usd']:>11,.2f}{r['total_pnl_usd']:>11,.2f}{r['max_inventory_usd']:>11,.2f}{r['max_drawdown_usd']:>10,.2f}"
-        )
+        lines.append(f"{name:<8}" + "".join(_figure(r[key], width) for _, key, width in SUMMARY_COLUMNS))
     for asset, a in summary.get("assets", {}).items():
         if sum(asset_of(m) == asset for m in summary["markets"]) < 2:
             continue  # one market: its position says it
         lines.append(f"net delta {asset}: {a['net_delta']:+,.4f} (${a['net_delta_usd']:+,.2f}; "
                      f"largest ${a['max_abs_net_delta_usd']:,.2f})")
-    return "\n".join(lines)
+    return "\n".join(lines + end_positions(summary))
 
 
-def asset_of(market: str) -> str:
-    return market[: -len("-PERP")] if market.endswith("-PERP") else market
+def end_positions(summary: dict) -> list[str]:
+    """Each market's position at the end, and, after a flatten, why what is left is left."""
+    left = summary.get("on_stop", {}).get("left", {})
+    lines = [f"end positions{' (after flatten)' if 'on_stop' in summary else ''}:"]
+    for name, r in summary["markets"].items():
+        base = r.get("end_position", r["position"])
+        if name in left and left[name] != "flat":
+            text = left[name]
+        elif base:
+            text = f"{number(base, signed=True)} {asset_of(name)} ({usd(round(base * r['last_oracle'] * QUOTE_PRECISION), signed=True)} at the oracle)"
+        else:
+            text = "flat"
+        lines.append(f"  {name}: {text}")
+    return lines
 
 
 class ReportObserver(Report):

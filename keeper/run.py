@@ -16,11 +16,12 @@ from pathlib import Path
 import strategies
 from keeper.archive.writer import ArchiveError
 from keeper.errors import UserError
-from keeper.loop import Loop
+from keeper.loop import FLATTEN, Loop
 from keeper.model import QUOTE_PRECISION
 from keeper.report import ReportObserver, format_summary
 from keeper.risk import HALTED, RiskConfig, RiskGate, from_dict, read
 from keeper.strategy_config import StrategyConfig, dumps, load, save
+from keeper.ui.logs import FILE_ONLY, SessionLog
 from strategies.base import source_sha256
 from keeper.wallet import redact_argv
 
@@ -78,22 +79,6 @@ def invocation() -> str:
         except ValueError:
             return str(here)
     return f"{sys.executable} -m keeper"
-
-
-def setup_logging(session: Path, interactive: bool) -> None:
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    logging.raiseExceptions = False  # a full disk must not print logging's tracebacks: the archive error says it
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-    to_file = logging.FileHandler(session / "keeper.log", encoding="utf-8")
-    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(to_file)
-    to_screen = logging.StreamHandler(sys.stderr)
-    to_screen.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    # On a terminal the live view shows the ticks; only problems scroll above it.
-    to_screen.setLevel(logging.WARNING if interactive else logging.INFO)
-    log.addHandler(to_screen)
 
 
 async def drive(loop: Loop, ticks: int | None) -> int:
@@ -161,6 +146,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
     from keeper.archive.writer import SessionWriter
     from keeper.ui.live import make_views
 
+    logs = SessionLog(interactive)  # from here on every record reaches keeper.log, the early ones once it opens
     report = ReportObserver()
     metrics = open_metrics(args, report)
     try:
@@ -204,20 +190,21 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
         if metrics:
             metrics.close()
         raise
-    setup_logging(writer.path, interactive)
+    logs.open_file(writer.path / "keeper.log")
     log.info("session %s: strategy %s %s on %s, %s", writer.path, strategy.name, manifest["params"], ",".join(markets),
              f"seed {seed}" if local else f"network {manifest['network']}")
     endpoints = getattr(venue, "endpoints", None)
     if endpoints is not None:
         log.info("rpc: %d endpoint(s); in use %s", len(endpoints.endpoints), endpoints.in_use)
-    views = make_views(interactive, report, strategy.name, fast=args.fast,
-                       endpoint=(lambda: endpoints.in_use) if endpoints is not None else None)
+    views = make_views(interactive, report, strategy.name, logs.screen, markets, fast=args.fast,
+                       interval_s=args.interval, endpoint=(lambda: endpoints.in_use) if endpoints is not None else None)
     risk = RiskGate(risk_config)
     observers = (report, *([metrics] if metrics else []), *views)
     loop = Loop(venue, strategy, risk, writer, observers, interval_s=args.interval, fast=args.fast,
-                kill_file=risk.config.account.kill_file, quote_ttl_s=args.quote_ttl)
+                kill_file=risk.config.account.kill_file, quote_ttl_s=args.quote_ttl, on_stop=args.on_stop)
     try:
         with contextlib.ExitStack() as stack:
+            stack.enter_context(logs.capture())  # after the venue opened: a mainnet prompt must reach the terminal
             for view in views:
                 stack.enter_context(view)
             if metrics:
@@ -264,6 +251,8 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         session(args, strategy, markets, seed, price_path, interval_ms, argv, interactive, risk_settings, risk_config))
 
     summary = report.summary()
+    if args.on_stop == FLATTEN:
+        summary["on_stop"] = {"mode": FLATTEN, "ticks": loop.flatten_ticks, "left": loop.left}
     risk = loop.risk
     try:
         writer.finish({"ticks": loop.ticks, "skipped_ticks": loop.skipped, "skipped_reasons": dict(loop.skip_reasons),
@@ -275,9 +264,10 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
     except ArchiveError as exc:  # the disk that halted the run: the summary below is all there is
         print(f"keeper: summary.json not written: {exc}", file=sys.stderr)
     text = format_summary(summary)
-    log.info("summary after %d ticks:\n%s", loop.ticks, text)
+    log.info("summary after %d ticks:\n%s", loop.ticks, text, extra=FILE_ONLY)  # stdout has it once, below
     skipped = f" ({loop.skipped} more skipped, nothing quoted)" if loop.skipped else ""
-    print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}{skipped}; "
+    flattened = f", then {loop.flatten_ticks} flatten tick(s)" if args.on_stop == FLATTEN else ""
+    print(f"\n{loop.ticks} ticks of {strategy.name} on {','.join(markets)}{skipped}{flattened};\n"
           f"{cancelled} keeper order(s) cancelled on shutdown.")
     if liquidations(loop.venue):
         print(f"  liquidated {liquidations(loop.venue)} time(s): the account fell below Drift's maintenance margin")

@@ -24,6 +24,7 @@ from keeper.risk.guards import stale_book, untrusted
 from keeper.accounting import quote_value
 from keeper.risk.limits import apply_limits, fit, side_exposure
 from keeper.snap import snap_price
+from keeper.ui.units import usd
 
 log = logging.getLogger("keeper")
 
@@ -85,11 +86,11 @@ class RiskGate:
         level = self.drawdown.update(snapshot.user.total_collateral)
         if level != self.breaker:
             d = self.drawdown
-            log.warning("risk breaker %s -> %s: drawdown %d of budget %d (peak equity %d)",
-                        self.breaker, level, d.drawdown, d.budget, d.peak)
+            log.warning("risk breaker %s -> %s: drawdown %s of budget %s (peak equity %s)",
+                        self.breaker, level, usd(d.drawdown), usd(d.budget), usd(d.peak))
         if level == HARD:
-            self._reduce(f"hard drawdown breaker: drawdown {self.drawdown.drawdown} "
-                         f">= {self.config.account.hard_drawdown_pct}% of budget {self.drawdown.budget}")
+            self._reduce(f"hard drawdown breaker: drawdown {usd(self.drawdown.drawdown)} "
+                         f">= {self.config.account.hard_drawdown_pct}% of budget {usd(self.drawdown.budget)}")
         # the soft level comes and goes with equity; the hard one already moved the state, which stays
         self.breaker = level
 
@@ -103,9 +104,7 @@ class RiskGate:
             open_positions = True
             if name in guarded:
                 continue
-            side = "ask" if position.base > 0 else "bid"
-            kept.append(Intent(name, side, size, price=self._crossing_price(market, side), post_only=False,
-                               reduce_only=True))
+            kept.append(self._closing(name, market, position.base, size))
         if not open_positions:
             self.halt(f"flat after reducing ({self.reason})")
             return [], notes
@@ -142,12 +141,37 @@ class RiskGate:
                 size = fit(min(base, abs(position.base)), spec) or fit(abs(position.base), spec)
                 if not size:
                     continue
-                side = "ask" if position.base > 0 else "bid"
-                cuts.append(Intent(name, side, size, price=self._crossing_price(market, side), post_only=False,
-                                   reduce_only=True))
+                cuts.append(self._closing(name, market, position.base, size))
                 excess -= quote_value(size, market.oracle_price, spec.base_precision)
                 notes.append(f"risk drawdown_cover: {name} cut by {size} to fit what is left of the hard limit")
         return cuts, notes
+
+    def flatten(self, snapshot: Snapshot) -> tuple[list[Intent], dict[str, str]]:
+        """`keeper run --on-stop flatten`: each open position's closing order, immediate-or-cancel
+        so nothing of it rests once the keeper is gone; and, for each position it cannot close
+        now, why. The data guards hold as in any tick; a halted gate closes nothing."""
+        previous, self._oracles = self._oracles, {n: m.oracle_price for n, m in snapshot.markets.items()}
+        book = stale_book(snapshot, self.config.account)
+        intents, blocked = [], {}
+        for name, market in snapshot.markets.items():
+            position = snapshot.user.positions.get(name)
+            if not position or not position.base:
+                continue
+            size = fit(abs(position.base), market.spec)
+            why = (f"risk {HALTED} ({self.reason})" if self.state == HALTED
+                   else "below the market's minimum order size" if not size
+                   else book or untrusted(market, snapshot.slot, self.config.limits(name), previous.get(name)))
+            if why:
+                blocked[name] = why
+            else:
+                intents.append(self._closing(name, market, position.base, size, ioc=True))
+        return intents, blocked
+
+    def _closing(self, name: str, market, base: int, size: int, ioc: bool = False) -> Intent:
+        """The one closing rule: reduce-only, taking the book up to reduce_cross_bps past the oracle."""
+        side = "ask" if base > 0 else "bid"
+        return Intent(name, side, size, price=self._crossing_price(market, side), post_only=False, reduce_only=True,
+                      ioc=ioc)
 
     def _crossing_price(self, market, side: str) -> int:
         """A limit that takes the book to get out, but never further than reduce_cross_bps from

@@ -21,8 +21,13 @@ from dataclasses import replace
 
 from anchorpy.program.context import Context
 from driftpy.accounts.types import DataAndSlot
+from driftpy.addresses import get_user_stats_account_public_key
 from driftpy.math.margin import MarginCategory
+from driftpy.math.perp_position import is_available
+from driftpy.math.spot_position import is_spot_position_available
 from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
+from solders.instruction import AccountMeta
+from solders.pubkey import Pubkey
 
 from keeper.accounting import quote_value
 from keeper.backoff import Backoff
@@ -39,6 +44,7 @@ from keeper.model import (
     SpotBalance,
     UserState,
 )
+from keeper.ui import units
 from keeper.venues.base import SkipTick
 from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders, token_amount
 from keeper.venues.drift.client import KeeperDriftClient
@@ -58,6 +64,9 @@ BOOK_DEPTH = 20
 # packs as many instructions into each transaction as fit.
 CANCELS_PER_IX = 16
 PLACES_PER_IX = 6
+# OrderParams.bit_flags: this program build reads bit 0 as immediate_or_cancel (post-only off)
+IMMEDIATE_OR_CANCEL = 1
+TAKE_MAKERS = 4  # DLOB makers an IOC order is matched against, each adding two accounts to its transaction
 
 
 class DriftVenue:
@@ -206,7 +215,8 @@ class DriftVenue:
         for name, m in markets.items():
             explained = sum(f.size if f.side == "bid" else -f.size for f in tape.fills if f.market == name)
             if m.spec.kind == "perp" and explained != moved[name]:
-                log.warning("%s: position moved %d but our fill events say %d", name, moved[name], explained)
+                log.warning("%s: position moved %s but our fill events say %s", name,
+                            units.base(moved[name], m.spec, signed=True), units.base(explained, m.spec, signed=True))
         return tuple(tape.fills)
 
     def _inferred_fills(self, ours: tuple[OpenOrder, ...], markets, ts: int) -> dict[str, list[tuple[Fill, bool]]]:
@@ -247,7 +257,8 @@ class DriftVenue:
         """Cancels then places, in as few transactions as fit; each action's outcome is its transaction's."""
         if not plan:
             return Execution(snapshot.ts, snapshot.slot, plan, ())
-        groups, actions = self.instruction_groups(plan, snapshot)
+        makers = await self._makers(plan, snapshot)
+        groups, actions = self.instruction_groups(plan, snapshot, makers)
         outcomes, slot = [], snapshot.slot
         if self.placing.paused():
             held = [a for acts in actions if acts[0][0] == "place" for a in acts]
@@ -294,15 +305,25 @@ class DriftVenue:
         error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
         return [Outcome(kind, uoid, sent.ok, error, oid) for kind, uoid, oid in batch_actions]
 
-    def instruction_groups(self, plan: Plan, snapshot: Snapshot) -> tuple[list[list], list[list[tuple]]]:
+    def instruction_groups(self, plan: Plan, snapshot: Snapshot,
+                           makers: dict | None = None) -> tuple[list[list], list[list[tuple]]]:
         """One cancel_orders_by_ids per CANCELS_PER_IX cancels, then one place_orders per
-        PLACES_PER_IX places; and for each, its actions as (kind, user_order_id, order_id)."""
+        PLACES_PER_IX places (an IOC one place_and_take_perp_order of its own: the program
+        refuses IOC in place_orders), in the plan's order; and for each, its actions as
+        (kind, user_order_id, order_id)."""
         groups, actions = [], []
         for chunk in _chunks(list(plan.cancels), CANCELS_PER_IX):
             groups.append([self._cancel_ix([o.order_id for o in chunk])])
             actions.append([("cancel", o.user_order_id, o.order_id) for o in chunk])
-        for chunk in _chunks(list(plan.places), PLACES_PER_IX):
-            groups.append([self._place_ix([self._order_params(p, snapshot.ts) for p in chunk])])
+        runs: list[list] = []
+        for p in plan.places:
+            if p.intent.ioc or not runs or runs[-1][-1].intent.ioc or len(runs[-1]) == PLACES_PER_IX:
+                runs.append([])
+            runs[-1].append(p)
+        for chunk in runs:
+            params = [self._order_params(p, snapshot.ts) for p in chunk]
+            groups.append([self._take_ix(params[0], (makers or {}).get(chunk[0].user_order_id, []))
+                           if chunk[0].intent.ioc else self._place_ix(params)])
             actions.append([("place", p.user_order_id, 0) for p in chunk])
         return groups, actions
 
@@ -317,17 +338,20 @@ class DriftVenue:
             price=intent.price or 0, oracle_price_offset=intent.oracle_offset,
             post_only=self._post_only if intent.post_only else PostOnlyParams.NONE(), reduce_only=intent.reduce_only,
             max_ts=now_ms // 1000 + intent.expiry_s if intent.expiry_s else None,
+            bit_flags=IMMEDIATE_OR_CANCEL if intent.ioc else 0,
         )
 
-    def _remaining(self) -> list:
+    def _remaining(self, writable_perp: int | None = None, others: list = ()) -> list:
         """Every configured market plus every market the user holds (the program's margin check
         reads them all). The configured ones are listed outright rather than left to driftpy's
         reading of a cached User, which may lag a slot behind a position just opened."""
-        perps = [m.spec.market_index for m in self.deployment.markets.values() if m.spec.kind == "perp"]
+        perps = [m.spec.market_index for m in self.deployment.markets.values()
+                 if m.spec.kind == "perp" and m.spec.market_index != writable_perp]
         spots = sorted({QUOTE_SPOT_INDEX, *(m.spec.market_index for m in self.deployment.markets.values()
                                             if m.spec.kind == "spot")})
-        return self.client.get_remaining_accounts(user_accounts=[self.client.get_user_account()],
+        return self.client.get_remaining_accounts(user_accounts=[self.client.get_user_account(), *others],
                                                   readable_perp_market_indexes=perps,
+                                                  writable_perp_market_indexes=[] if writable_perp is None else [writable_perp],
                                                   readable_spot_market_indexes=spots)
 
     def _accounts(self) -> dict:
@@ -342,6 +366,49 @@ class DriftVenue:
         accounts = {**self._accounts(), "userStats": self.client.get_user_stats_public_key()}
         return self.client.program.instruction["place_orders"](
             params, ctx=Context(accounts=accounts, remaining_accounts=self._remaining()))
+
+    async def _makers(self, plan: Plan, snapshot: Snapshot) -> dict[int, list[tuple]]:
+        """For each IOC placement, the DLOB makers its limit crosses (best first, at most
+        TAKE_MAKERS): (User key, UserStats key, decoded User), read fresh, as the program
+        wants each maker's User and UserStats to fill against them."""
+        wanted: dict[int, list[str]] = {}
+        for p in plan.places:
+            it, market = p.intent, snapshot.markets.get(p.intent.market)
+            if not it.ioc or market is None or market.book.l3 is None:
+                continue
+            crossing = sorted((o for o in market.book.l3 if o.user != self.user and o.side != it.side
+                               and (o.price <= it.price if it.side == "bid" else o.price >= it.price)),
+                              key=lambda o: o.price if it.side == "bid" else -o.price)
+            wanted[p.user_order_id] = list(dict.fromkeys(o.user for o in crossing))[:TAKE_MAKERS]
+        keys = list(dict.fromkeys(k for ks in wanted.values() for k in ks))
+        if not keys:
+            return {}
+        reply = await self.client.connection.get_multiple_accounts([Pubkey.from_string(k) for k in keys])
+        found = {}
+        for key, info in zip(keys, reply.value):
+            account = decode(bytes(info.data)) if info is not None else None
+            if account is not None and self._knows_markets_of(account):
+                found[key] = (Pubkey.from_string(key),
+                              get_user_stats_account_public_key(self.client.program_id, account.authority), account)
+        return {uoid: [found[k] for k in ks if k in found] for uoid, ks in wanted.items()}
+
+    def _knows_markets_of(self, account) -> bool:
+        """Whether every market the maker holds is one driftpy subscribed here: its margin check
+        needs them all as accounts, and a maker we cannot pass is left out, not guessed at."""
+        perps = {m.spec.market_index for m in self.deployment.markets.values() if m.spec.kind == "perp"}
+        spots = {QUOTE_SPOT_INDEX} | {m.spec.market_index for m in self.deployment.markets.values() if m.spec.kind == "spot"}
+        return (all(is_available(p) or p.market_index in perps for p in account.perp_positions)
+                and all(is_spot_position_available(p) or p.market_index in spots for p in account.spot_positions))
+
+    def _take_ix(self, params: OrderParams, makers: list[tuple]):
+        """Filled now against the given makers and the AMM within its limit, the rest dropped
+        (the program refuses IOC in place_orders)."""
+        accounts = {**self._accounts(), "user_stats": self.client.get_user_stats_public_key()}
+        remaining = self._remaining(writable_perp=params.market_index, others=[m[2] for m in makers])
+        remaining += [AccountMeta(key, is_signer=False, is_writable=True) for user, stats, _ in makers
+                      for key in (user, stats)]
+        return self.client.program.instruction["place_and_take_perp_order"](
+            params, None, ctx=Context(accounts=accounts, remaining_accounts=remaining))
 
     # -- shutdown ------------------------------------------------------------------------
     async def cancel_all(self, attempts: int = 5) -> int:

@@ -57,7 +57,7 @@ def intent_request(p: Placement, now_s: int, post_only: PostOnly = PostOnly.MUST
     """A keeper placement as the order the program receives (the live venue's mapping)."""
     it = p.intent
     return OrderRequest(it.market, it.side, it.size, price=it.price, oracle_offset=it.oracle_offset,
-                        post_only=post_only if it.post_only else PostOnly.NONE, reduce_only=it.reduce_only,
+                        post_only=post_only if it.post_only else PostOnly.NONE, reduce_only=it.reduce_only, ioc=it.ioc,
                         max_ts=now_s + it.expiry_s if it.expiry_s else 0, user_order_id=p.user_order_id)
 
 
