@@ -143,6 +143,9 @@ class LiveView:
     def __enter__(self) -> "LiveView":
         self._panel = self.screen.into_panel()
         self._panel.__enter__()
+        # Start from a clear screen: the picker's questions above would leave the view too little
+        # room, and a view taller than what is left scrolls a copy of its header up every refresh.
+        self.console.clear()
         self.live.__enter__()
         return self
 
