@@ -179,7 +179,10 @@ class SessionLog:
         self.early: list[logging.LogRecord] = []
         self._keep = _Keep(self.early)
         log.addHandler(self._keep)
-        self.screen = Screen(sys.stderr, infos=not interactive)
+        # Until the session folder opens, only problems reach the screen: a run refused at the
+        # start (bad input, mainnet unconfirmed) says one line, not the INFO lines before it.
+        self.screen = Screen(sys.stderr, infos=False)
+        self._infos = not interactive
         log.addHandler(self.screen)
 
     def open_file(self, path) -> None:
@@ -191,6 +194,7 @@ class SessionLog:
         log.removeHandler(self._keep)
         self.early.clear()
         log.addHandler(to_file)
+        self.screen.infos = self._infos
 
     @contextlib.contextmanager
     def capture(self):
