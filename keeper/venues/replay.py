@@ -9,7 +9,7 @@ Two modes:
   archived snapshot moves its oracles, AMM quote and funding rate. Our resting orders fill from
   the archived trades and books through a named queue model (keeper/venues/sim/queue.py) with
   a latency in slots (keeper/venues/sim/fills.py); an order that crosses takes the archived
-  liquidity as a taker. The snapshot served is the archived market data with the sim's account.
+  liquidity as a taker. Only what the tape printed fills a resting order. The snapshot served is the archived market data with the sim's account.
 
 The queue ahead of our order is what others had resting at its price: the recorded session's
 own quotes are taken out of the archived book first (they were the recorded strategy's, not
@@ -201,8 +201,9 @@ class ReplayVenue:
     def _fill(self, recorded: Snapshot, others: dict[str, Book]) -> None:
         """The interval's trades meet our orders where they stood when it began (a floating order
         at the previous oracle: informed takers hit quotes before the oracle moves them); then
-        floating orders follow the new oracle, and whatever the AMM's new quote crosses is taken
-        by arbitrage, as on Drift (a crossed DLOB alone fills no maker)."""
+        floating orders follow the new oracle. Only what printed fills us: on Drift a crossed book,
+        or an AMM quote through ours, fills no maker by itself (two makers never match), and a
+        stale quote is taken only by a taker whose trade the tape shows."""
         ex = self.exchange
         for oid, resting in list(self._resting.items()):
             name = ex.account.market_of.get(oid)
@@ -216,11 +217,6 @@ class ReplayVenue:
             price = ex.price_of(oid) if oid in ex.account.orders else resting.price
             if price != resting.price:
                 resting.reprice(price, self._books.get(name, book))
-            amm = market.vamm_ask if resting.side == "bid" else market.vamm_bid
-            if (self.drift_flow and resting.remaining > 0 and recorded.slot >= resting.active_from
-                    and amm is not None and ((amm <= price) if resting.side == "bid" else (amm >= price))):
-                got, resting.remaining = resting.remaining, 0
-                self._apply(oid, resting, got, price)
 
     def _apply(self, oid: int, resting: RestingFill, got: int, price: int) -> None:
         if got:
