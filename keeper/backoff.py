@@ -48,3 +48,15 @@ class Backoff:
     def reset(self) -> None:
         """A success: the next failure starts from the first wait again."""
         self.failures, self.until = 0, 0.0
+
+
+def unless_cancelled(exc: BaseException) -> None:
+    """For a retry loop that catches Exception: a cancel must still end it. The HTTP and
+    websocket clients can turn a cancel that lands mid-request into an ordinary error (a
+    ReadError); a loop that retried on it would never end, and whatever awaits it (a venue's
+    close, asyncio.run's teardown) would hang for ever."""
+    import asyncio
+
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc

@@ -15,7 +15,7 @@ from driftpy.types import OracleInfo
 from solana.rpc.commitment import Confirmed
 from solders.keypair import Keypair
 
-from keeper.backoff import Backoff
+from keeper.backoff import Backoff, unless_cancelled
 from keeper.drift_idl import decode
 from keeper.errors import UserError
 from keeper.venues.drift.client import KeeperDriftClient
@@ -47,8 +47,7 @@ class SteadyLoader(BulkAccountLoader):
             except Exception as exc:  # any answer at all must not end the polling
                 # ...but a cancel must: the HTTP client can turn a cancel that lands mid-request
                 # into a ReadError, and a loop that swallowed it would keep the process alive.
-                if asyncio.current_task().cancelling():
-                    raise asyncio.CancelledError from exc
+                unless_cancelled(exc)
                 if not backoff.failures:
                     log.warning("driftpy account polling failed (%s: %s); retrying", type(exc).__name__, str(exc)[:120])
                 backoff.failed()

@@ -33,7 +33,7 @@ import httpx
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.providers.async_http import AsyncHTTPProvider
 
-from keeper.backoff import Backoff
+from keeper.backoff import Backoff, unless_cancelled
 from keeper.errors import UserError
 from keeper.venues.drift.sender import rpc_fault
 from keeper.wallet import redact_url as redact
@@ -239,7 +239,8 @@ class Endpoints:
             await asyncio.sleep(PROBE_S)
             try:
                 await self.probe()
-            except Exception:  # a probe round must never end the probing
+            except Exception as exc:  # a probe round must never end the probing
+                unless_cancelled(exc)
                 log.exception("rpc: probe round failed")
 
     async def probe(self) -> None:

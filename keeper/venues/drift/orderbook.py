@@ -37,7 +37,7 @@ from solders.rpc.filter import Memcmp
 from solders.rpc.requests import GetProgramAccounts
 from solders.rpc.responses import GetProgramAccountsWithContextResp, ProgramNotification, SubscriptionResult
 
-from keeper.backoff import Backoff
+from keeper.backoff import Backoff, unless_cancelled
 from keeper.venues.drift.dlob import DlobHelper
 from keeper.venues.drift.streams import describe, serve, stop
 
@@ -246,6 +246,7 @@ class BookUsers:
                 await self._session()
                 why = "the server closed it"
             except Exception as exc:  # anything the socket or the RPC throws: one line, never a traceback
+                unless_cancelled(exc)
                 why = self._describe(exc)
             self._tried.set()
             self._loaded_at = float("-inf")  # poll at the next refresh: the book must not go stale

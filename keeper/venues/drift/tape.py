@@ -28,7 +28,7 @@ from solders.rpc.config import RpcTransactionLogsFilterMentions
 from solders.rpc.responses import LogsNotification, SubscriptionResult
 from solders.signature import Signature
 
-from keeper.backoff import Backoff
+from keeper.backoff import Backoff, unless_cancelled
 from keeper.model import Fill, MarketSpec, Trade
 from keeper.venues.drift.events import events, is_fill, market_of, own_fill, trade_of
 from keeper.venues.drift.streams import describe, serve, stop
@@ -259,6 +259,7 @@ class Tape:
                 why = "the server closed it"
                 backoff.reset()
             except Exception as exc:  # anything the socket or the RPC throws: one line, never a traceback
+                unless_cancelled(exc)
                 why = self._describe(exc)
             self.live = False
             if not self._down:
