@@ -317,15 +317,21 @@ class DriftVenue:
             actions.append([("cancel", o.user_order_id, o.order_id) for o in chunk])
         runs: list[list] = []
         for p in plan.places:
-            if p.intent.ioc or not runs or runs[-1][-1].intent.ioc or len(runs[-1]) == PLACES_PER_IX:
+            if self._takes(p) or not runs or self._takes(runs[-1][-1]) or len(runs[-1]) == PLACES_PER_IX:
                 runs.append([])
             runs[-1].append(p)
         for chunk in runs:
             params = [self._order_params(p, snapshot.ts) for p in chunk]
             groups.append([self._take_ix(params[0], (makers or {}).get(chunk[0].user_order_id, []))
-                           if chunk[0].intent.ioc else self._place_ix(params)])
+                           if self._takes(chunk[0]) else self._place_ix(params)])
             actions.append([("place", p.user_order_id, 0) for p in chunk])
         return groups, actions
+
+    def _takes(self, placement) -> bool:
+        """An IOC perp order goes out as place_and_take_perp_order. A spot one (place_and_take_spot
+        needs an external fulfilment market) goes in place_orders as a plain limit without the IOC
+        bit, which place_orders refuses: what it does not take rests until the next plan cancels it."""
+        return placement.intent.ioc and self.deployment.markets[placement.intent.market].spec.kind == "perp"
 
     def _order_params(self, placement, now_ms: int) -> OrderParams:
         intent = placement.intent
@@ -338,7 +344,7 @@ class DriftVenue:
             price=intent.price or 0, oracle_price_offset=intent.oracle_offset,
             post_only=self._post_only if intent.post_only else PostOnlyParams.NONE(), reduce_only=intent.reduce_only,
             max_ts=now_ms // 1000 + intent.expiry_s if intent.expiry_s else None,
-            bit_flags=IMMEDIATE_OR_CANCEL if intent.ioc else 0,
+            bit_flags=IMMEDIATE_OR_CANCEL if self._takes(placement) else 0,
         )
 
     def _remaining(self, writable_perp: int | None = None, others: list = ()) -> list:
