@@ -146,3 +146,24 @@ def test_early_warnings_and_library_prints_reach_keeper_log_and_the_screen_once_
     shown = screen.getvalue()
     assert shown.count("Websocket closed") == 2, shown  # once, then the count at the end
     assert "stdout: Websocket closed, reconnecting... (x2 more in the last" in shown
+
+
+def test_replay_verify_leaves_out_the_stops_flatten_ticks(tmp_path):
+    """The flatten after the last tick is the stop's, not the strategy's: --verify reproduces every
+    plan the strategy made and does not count the closing ones as mismatches."""
+    import json
+    import subprocess
+
+    from tests.conftest import KEEPER
+
+    path = tmp_path / "p.csv"
+    path.write_text("timestamp,price\n" + "".join(f"{1701790320 + t},{85 * (1 + 0.001 * t):.4f}\n" for t in range(400)))
+    run = subprocess.run([*KEEPER, "run", "--fast", "--ticks", "300", "--seed", "2", "--markets", "SOL-PERP",
+                          "--strategy", "mean_reversion", "--price-path", str(path), "--on-stop", "flatten",
+                          "--archive-dir", "s"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (session,) = (tmp_path / "s").iterdir()
+    assert json.loads((session / "summary.json").read_text())["on_stop"]["ticks"] > 0
+    verify = subprocess.run([*KEEPER, "replay", str(session), "--verify"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert "reproduced 300 of 300 recorded plans" in verify.stdout, verify.stdout

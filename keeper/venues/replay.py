@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Iterator, Optional
 
 from keeper.drift_errors import ORDER_NOT_FOUND
+from keeper.loop import FLATTEN_NOTE
 from keeper.model import Book, Execution, Level, MarketState, OpenOrder, Outcome, Plan, Snapshot
 from keeper.venues.base import VenueExhausted
 from keeper.venues.sim import AUTHORITY, AmmSpec, Exchange, MarketConfig, PostOnly, intent_request, user_state
@@ -76,6 +77,8 @@ class ReplayVenue:
         else:
             self.recorded, self.pending = None, following
         recorded: Snapshot = record.value
+        if self.recorded is not None and self.recorded.plan.dropped[:1] == (FLATTEN_NOTE,):
+            return await self.snapshot()  # a tick of the stop's flatten, not of the strategy: not replayed
         for market in recorded.markets.values():
             self.trades_seen += len(market.trades)
             self.l3_seen = self.l3_seen or market.book.l3 is not None
