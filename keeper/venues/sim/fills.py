@@ -75,16 +75,14 @@ class RestingFill:
         Drift keeps time priority at every price: with an L3 the queue ahead is what the orders
         placed before ours hold there; without one, all of the level (its back)."""
         self.price = price
-        if self.before is None or book.l3 is None or self.model.name == "naive":
-            size = level_size(book.bids if self.side == "bid" else book.asks, price, self.side)
-            self.level = size or 0
-            self.queue = self.model.new_order(self.level, level_orders(book, self.side, price))
-            return
-        earlier = tuple(o for o in book.l3 if o.side == self.side and o.price == price
-                        and (o.user, o.order_id) in self.before)
         size = level_size(book.bids if self.side == "bid" else book.asks, price, self.side)
         self.level = size or 0
-        self.queue = self.model.new_order(self.level, earlier)
+        if self.before is None or book.l3 is None:
+            orders = level_orders(book, self.side, price)
+        else:
+            orders = tuple(o for o in book.l3 if o.side == self.side and o.price == price
+                           and (o.user, o.order_id) in self.before)
+        self.queue = self.model.new_order(self.level, orders)
 
     @property
     def queue_ahead(self) -> int:
