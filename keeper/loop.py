@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import gc
 import os
 import logging
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import Optional, Protocol
 
 from keeper.archive.writer import ArchiveError
-from keeper.model import Execution, Plan, Snapshot
+from keeper.model import Execution, Plan, Snapshot, replace
 from keeper.outcomes import Hints, with_last_plan
 from keeper.reconcile import reconcile
 from keeper.risk import HALTED, RiskGate
@@ -55,7 +54,7 @@ class Observer(Protocol):
 def quiet_gc() -> None:
     """Keep the cyclic garbage collector out of the tick's tail latency.
 
-    Tick data is acyclic (frozen slotted dataclasses and tuples), so reference counting frees
+    Tick data is acyclic (frozen Structs and tuples), so reference counting frees
     it; but each snapshot allocates thousands of objects, which kept triggering full
     collections that rescanned the whole heap (p99 17 ms -> 1.8 ms with full L3 books).
     Freezing moves start-up objects out of the scans; a high first threshold makes
@@ -146,7 +145,7 @@ class Loop:
         else:
             execution = await self.venue.execute(plan, snapshot)
             if execution.risk_state != self.risk.state:
-                execution = dataclasses.replace(execution, risk_state=self.risk.state)
+                execution = replace(execution, risk_state=self.risk.state)
         self._record("write_execution", execution)
         self._last_execution = execution
         self._hints.explain(execution)

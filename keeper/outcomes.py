@@ -7,13 +7,12 @@ the same one.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from typing import Optional
 
 from keeper import drift_errors
-from keeper.model import Execution, LastPlan, PlanOrder, Snapshot
+from keeper.model import Execution, LastPlan, PlanOrder, Snapshot, replace
 
 log = logging.getLogger("keeper")
 
@@ -45,7 +44,7 @@ def last_plan(execution: Execution, snapshot: Snapshot) -> LastPlan:
 def with_last_plan(snapshot: Snapshot, execution: Optional[Execution]) -> Snapshot:
     if execution is None:
         return snapshot
-    return dataclasses.replace(snapshot, last_plan=last_plan(execution, snapshot))
+    return replace(snapshot, last_plan=last_plan(execution, snapshot))
 
 
 class Hints:

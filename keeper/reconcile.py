@@ -11,11 +11,10 @@ match: it is replaced before it lapses.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from typing import Optional
 
-from keeper.model import MAX_OPEN_ORDERS, MAX_USER_ORDER_ID, Intent, OpenOrder, Placement, Plan
+from keeper.model import MAX_OPEN_ORDERS, MAX_USER_ORDER_ID, Intent, OpenOrder, Placement, Plan, replace
 
 
 def _order_key(o: OpenOrder) -> tuple:
@@ -47,7 +46,7 @@ def with_ttl(intent: Intent, quote_ttl_s: Optional[int]) -> Intent:
     """The intent expiring at most quote_ttl_s after placement (a strategy may ask for less)."""
     if quote_ttl_s is None or 0 < intent.expiry_s <= quote_ttl_s:
         return intent
-    return dataclasses.replace(intent, expiry_s=quote_ttl_s)
+    return replace(intent, expiry_s=quote_ttl_s)
 
 
 def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped: tuple[str, ...] = (),

@@ -5,9 +5,7 @@ quote more aggressive than the strategy asked for; sizes are snapped down.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-from keeper.model import Intent, MarketState
+from keeper.model import Intent, MarketState, replace
 
 
 def snap_price(price: int, tick: int, side: str) -> int:

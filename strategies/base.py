@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Optional, Sequence
 
-from keeper.model import PRICE_PRECISION, Intent, Kind, MarketState, Snapshot
+from keeper.model import PRICE_PRECISION, Intent, Kind, MarketState, Snapshot, replace
 from strategies.params import Param, PerMarket  # noqa: F401  (re-exported: a strategy file imports from base)
 
 # Bounds that keep quote()'s maths finite: a quote 100% from the oracle has no price, and

@@ -5,15 +5,14 @@ import gzip
 import json
 import os
 import shutil
-from dataclasses import replace
 
-import orjson
+import msgspec
 import pytest
 
 from keeper.archive import schema
 from keeper.archive.reader import open_session
 from keeper.archive.writer import ArchiveError, SessionWriter, compress_segment
-from keeper.model import Execution, Snapshot
+from keeper.model import Execution, Snapshot, replace
 from test_archive_data import execution, manifest, snapshot
 
 
@@ -102,7 +101,7 @@ def test_rotation_compresses_closed_segments_and_reads_across_them(tmp_path):
 
 
 def test_rotation_by_size(tmp_path):
-    limit = 3 * len(orjson.dumps(snapshot(0)))
+    limit = 3 * len(msgspec.json.encode(snapshot(0)))
     writer = write_session(tmp_path, 6, segment_bytes=limit)
     segments = [writer.path / n for n in files(writer.path) if n.startswith("records-")]
     sizes = [len(gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()) for p in segments]
@@ -112,7 +111,7 @@ def test_rotation_by_size(tmp_path):
 
 def test_compressed_segments_are_much_smaller(tmp_path):
     writer = write_session(tmp_path, 50, segment_records=50)
-    raw = sum(len(orjson.dumps({"kind": "x", "seq": 1, "ts": 1, "slot": 1, "v": v})) + 1 for v in expected(25))
+    raw = sum(len(msgspec.json.encode({"kind": "x", "seq": 1, "ts": 1, "slot": 1, "v": v})) + 1 for v in expected(25))
     gz = (writer.path / "records-000001.jsonl.gz").stat().st_size
     assert gz * 5 < raw
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import typing
 
+import msgspec
 import pytest
 
 from keeper import model
@@ -23,13 +23,13 @@ def execution_doc(tick: int = 0) -> dict:
 
 
 def _model_classes() -> list[type]:
-    """Every dataclass reachable from Snapshot and Execution."""
+    """Every model value type reachable from Snapshot and Execution."""
     seen: list[type] = []
 
     def walk(tp):
         for arg in typing.get_args(tp):
             walk(arg)
-        if dataclasses.is_dataclass(tp) and tp not in seen:
+        if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and tp not in seen:
             seen.append(tp)
             for hint in typing.get_type_hints(tp, vars(model)).values():
                 walk(hint)
@@ -48,11 +48,11 @@ ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot", "l
 def test_schema_defs_match_dataclass_fields(cls):
     # Someone adding a field to model.py must update the schema; this names the class that drifted.
     definition = schema.load("model")["$defs"][cls.__name__]
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = list(cls.__struct_fields__)
     assert sorted(definition["properties"]) == sorted(names)
     # encode always writes every field; only a field added later (it has a default, so older
     # archives still decode) may be left out of "required", to keep those archives valid
-    added_later = {f.name for f in dataclasses.fields(cls) if f.name in ADDED_LATER.get(cls.__name__, ())}
+    added_later = {name for name in names if name in ADDED_LATER.get(cls.__name__, ())}
     assert sorted(definition["required"]) == sorted(set(names) - added_later)
     assert definition["additionalProperties"] is False
 

@@ -35,7 +35,7 @@ import pytest
 from solders.pubkey import Pubkey
 
 from keeper import drift_idl
-from keeper.model import BookOrder, Level
+from keeper.model import BookOrder, Level, replace
 from keeper.venues.drift.dlob import DlobHelper
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -516,7 +516,7 @@ async def test_users_split_over_several_accounts_give_the_same_book(helper, shar
     await helper.reset()
     reference = await book_of(helper, whole, "SOL-PERP", slot, oracle)
     assert (book.bids, book.asks) == (reference.bids, reference.asks)
-    assert Counter(dataclasses.replace(o, user=owners[o.user]) for o in book.l3) == Counter(reference.l3)
+    assert Counter(replace(o, user=owners[o.user]) for o in book.l3) == Counter(reference.l3)
 
 
 @pytest.mark.parametrize("market", list(MARKETS))

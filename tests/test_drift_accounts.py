@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import csv
-import dataclasses
 import json
 import re
 from collections import Counter
 from pathlib import Path
 
+import msgspec
 import pytest
 from driftpy.accounts.oracle import decode_pyth_price_info, decode_swb_on_demand_price_info, decode_swb_price_info
 from driftpy.decode.user import decode_user
@@ -91,7 +91,7 @@ def decode_oracle(record: dict, sources: dict[str, OracleSource]):
 def assert_ints(value, text=("name", "kind", "market", "side"), flags=("post_only", "reduce_only"),
                 optional=("oracle_offset",)) -> None:
     """Every number field a plain int (never a bool, float or driftpy type); flags bools."""
-    for f in dataclasses.fields(value):
+    for f in msgspec.structs.fields(value):
         x = getattr(value, f.name)
         if f.name in text:
             assert type(x) is str, (value, f.name)

@@ -28,6 +28,7 @@ from keeper.archive.verify import verify_session
 from keeper.archive.writer import ArchiveError, SessionWriter
 from keeper.cli import main
 from keeper.errors import UserError
+from keeper.model import replace
 from tests.fuzzing import fuzz, quiet_keeper_log
 
 
@@ -337,11 +338,11 @@ def test_replay_and_verify_of_a_damaged_session_exit_cleanly(d, manifest, verify
 # -- the writer ------------------------------------------------------------------------------------
 
 def _ints_replaced(value, make):
-    """`value` (a model dataclass) with its first int field replaced by make(int)."""
-    for field in dataclasses.fields(value):
-        current = getattr(value, field.name)
+    """`value` (a model value) with its first int field replaced by make(int)."""
+    for name in value.__struct_fields__:
+        current = getattr(value, name)
         if type(current) is int:
-            return dataclasses.replace(value, **{field.name: make(current)})
+            return replace(value, **{name: make(current)})
     raise AssertionError(f"{type(value).__name__} has no int field")
 
 
@@ -354,18 +355,18 @@ def test_the_writer_refuses_a_float_where_an_int_goes(make, where):
     snap = pristine().records[0].value
     name, market = next(iter(snap.markets.items()))
     if where == "oracle_price":
-        bad = dataclasses.replace(snap, markets={**snap.markets, name: _ints_replaced(market, make)})
+        bad = replace(snap, markets={**snap.markets, name: _ints_replaced(market, make)})
     elif where == "ts":
-        bad = dataclasses.replace(snap, ts=make(snap.ts))
+        bad = replace(snap, ts=make(snap.ts))
     elif where == "level":
         book = market.book
         bids = (_ints_replaced(book.bids[0], make), *book.bids[1:]) if book.bids else ()
-        bad = dataclasses.replace(snap, markets={**snap.markets, name: dataclasses.replace(
-            market, book=dataclasses.replace(book, bids=bids))})
+        bad = replace(snap, markets={**snap.markets, name: replace(
+            market, book=replace(book, bids=bids))})
         if not bids:
             return
     else:
-        bad = dataclasses.replace(snap, user=dataclasses.replace(snap.user, total_collateral=make(snap.user.total_collateral)))
+        bad = replace(snap, user=replace(snap.user, total_collateral=make(snap.user.total_collateral)))
     manifest = json.loads(pristine().manifest)
     manifest.pop("format")
     with tempfile.TemporaryDirectory() as tmp:
@@ -387,5 +388,5 @@ def test_the_writer_refuses_other_non_ints_in_int_fields(tmp_path, value):
     manifest.pop("format")
     writer = SessionWriter.create(tmp_path, manifest)
     with pytest.raises(ArchiveError):
-        writer.write_snapshot(dataclasses.replace(snap, slot=value))
+        writer.write_snapshot(replace(snap, slot=value))
     writer.close()

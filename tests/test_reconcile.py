@@ -1,4 +1,4 @@
-from keeper.model import MAX_OPEN_ORDERS, Intent, OpenOrder, Placement
+from keeper.model import MAX_OPEN_ORDERS, Intent, OpenOrder, Placement, replace
 from keeper.reconcile import reconcile
 
 
@@ -86,9 +86,8 @@ NOW = 1_700_000_000
 
 
 def _expiring(order_id, uid, max_ts, **kw):
-    import dataclasses
-
-    return dataclasses.replace(order(order_id, uid, **kw), max_ts=max_ts)
+    
+    return replace(order(order_id, uid, **kw), max_ts=max_ts)
 
 
 def test_every_placement_expires_after_the_ttl():

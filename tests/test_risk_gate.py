@@ -1,13 +1,12 @@
 """The risk gate's limits, breakers and states, on explicit snapshots in Drift precisions."""
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 
 import pytest
 
 from keeper.errors import UserError
-from keeper.model import BASE_PRECISION, PRICE_PRECISION, QUOTE_PRECISION, Intent, Position, UserState
+from keeper.model import BASE_PRECISION, PRICE_PRECISION, QUOTE_PRECISION, Intent, Position, UserState, replace
 from keeper.risk import ACTIVE, HALTED, REDUCING, AccountLimits, MarketLimits, RiskConfig, RiskGate, from_dict, load
 from keeper.venues.local.specs import names
 from tests.conftest import KEEPER, market, snapshot
@@ -27,7 +26,7 @@ def ask(size=SOL, price=86 * PRICE_PRECISION, **kw):
 def snap(position: int = 0, equity: int = 10_000 * QUOTE_PRECISION, free: int | None = None):
     positions = {"SOL-PERP": Position("SOL-PERP", position, ORACLE, 0, 0)} if position else {}
     s = snapshot({"SOL-PERP": market(oracle=ORACLE)}, positions=positions)
-    return dataclasses.replace(s, user=UserState(equity, equity if free is None else free, positions))
+    return replace(s, user=UserState(equity, equity if free is None else free, positions))
 
 
 def gate(**account) -> RiskGate:
@@ -129,7 +128,7 @@ def test_with_the_breakers_off_there_is_no_cover():
 # -- liquidation awareness: Drift's maintenance margin --------------------------------------------
 def _margined(position: int, collateral: int, requirement: int):
     s = snap(position=position, equity=collateral)
-    return dataclasses.replace(s, user=dataclasses.replace(s.user, maintenance_collateral=collateral,
+    return replace(s, user=replace(s.user, maintenance_collateral=collateral,
                                                           maintenance_requirement=requirement))
 
 

@@ -31,6 +31,7 @@ from argparse import Namespace
 from pathlib import Path
 
 import base58
+import msgspec
 import pytest
 from solders.keypair import Keypair
 
@@ -162,6 +163,8 @@ def objects_reached(root, depth: int = 3):
             children += [(f".{k}", v) for k, v in attrs.items()]
         if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
             children += [(f".{f.name}", getattr(obj, f.name, None)) for f in dataclasses.fields(obj)]
+        if isinstance(obj, msgspec.Struct):
+            children += [(f".{name}", getattr(obj, name, None)) for name in obj.__struct_fields__]
         if isinstance(obj, dict):
             children += [(f"[{str(k)[:40]}]", v) for k, v in list(obj.items())[:200]]
         elif isinstance(obj, (list, tuple, set, frozenset)):

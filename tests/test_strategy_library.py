@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-from dataclasses import replace
 
 import pytest
 
 import strategies
 from keeper.archive.reader import open_session
-from keeper.model import BASE_PRECISION, PRICE_PRECISION, LastPlan, PlanOrder, Position, Trade
+from keeper.model import BASE_PRECISION, PRICE_PRECISION, LastPlan, PlanOrder, Position, Trade, replace
 from keeper.venues.local.specs import spec
 from tests.conftest import KEEPER, ROOT, market, snapshot
 

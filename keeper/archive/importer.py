@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Optional
 from keeper.archive.tardis import BadRow, BookRow, CsvFile, Grid, Rows, TradeRow, units
 from keeper.archive.writer import SessionWriter
 from keeper.errors import UserError, unknown
-from keeper.model import BASE_PRECISION, Book, MarketSpec, MarketState, Snapshot, UserState
+from keeper.model import BASE_PRECISION, Book, MarketSpec, MarketState, Snapshot, UserState, replace
 from keeper.ui.progress import Progress
 
 SLOT_US = 400_000  # Solana's nominal slot time

@@ -1,12 +1,11 @@
-"""Record lines decoded by msgspec straight into the model's frozen dataclasses, in C.
+"""Record lines, written and read by msgspec straight from and into the model's Structs, in C.
 
-The codec (keeper/archive/codec.py) walks each record in Python, about 40 us for a 1-market
-L2 snapshot after orjson and a regex guard; msgspec reads the same line into the same
-dataclasses, checking every field's type against the dataclasses' own hints, in about 10 us.
-It is the fast path only: a line it refuses (any error at all) goes the codec's way, which
-decides and words the report. So it may be stricter than the codec, never looser: ints are
-ints of any size (no float, no bool), strings are strings, Literals are checked, unknown
-keys are ignored as the codec ignores them.
+One envelope type per record kind says what a line is: `{"kind", "seq", "ts", "slot", <kind>}`.
+The writer encodes a line in one call; the reader decodes one in one call, checking every
+field's type against the model's own hints. Reading is the fast path only: a line it refuses
+(any error at all) goes the codec's way, which decides and words the report. So it may be
+stricter than the codec, never looser: ints are ints of any size (no float, no bool), strings
+are strings, Literals are checked, unknown keys are ignored as the codec ignores them.
 """
 from __future__ import annotations
 
@@ -36,6 +35,16 @@ class _ExecutionLine(msgspec.Struct):
 
 # The writer always puts "kind" first; any other line is left to the slow path.
 _PREFIXES = ((b'{"kind":"snapshot"', "snapshot", _SnapshotLine), (b'{"kind":"execution"', "execution", _ExecutionLine))
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def line(kind: str, seq: int, value: Union[Snapshot, Execution]) -> bytes:
+    """The record line (newline included) the writer appends; raises TypeError or
+    UnicodeEncodeError for a value JSON cannot hold as is (a foreign type, a lone surrogate)."""
+    envelope = (_SnapshotLine if kind == "snapshot" else _ExecutionLine)(kind, seq, value.ts, value.slot, value)
+    return _ENCODE(envelope) + b"\n"
 
 
 @functools.cache

@@ -22,9 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-import orjson
-
-from keeper.archive import fastcheck, schema
+from keeper.archive import fastcheck, schema, typed
 from keeper.archive.codec import decode, encode
 from keeper.errors import UserError
 from keeper.model import Execution, Snapshot
@@ -133,21 +131,23 @@ class SessionWriter:
     def _write(self, kind: str, value) -> None:
         self._check_usable()
         seq = self._seq + 1
-        record = {"kind": kind, "seq": seq, "ts": value.ts, "slot": value.slot, kind: encode(value)}
         try:
-            line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-        except TypeError:
-            # orjson refuses ints beyond 64 bits (and lone surrogates); the stdlib has no limits.
+            line = typed.line(kind, seq, value)
+        except UnicodeEncodeError:
+            # A lone surrogate (in a strategy's error note, say): the stdlib escapes it, and the reader reads that.
+            record = {"kind": kind, "seq": seq, "ts": value.ts, "slot": value.slot, kind: encode(value)}
             try:
                 line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
-            except (TypeError, ValueError) as exc:  # a value JSON has no form for (a Decimal, NaN)
-                raise ArchiveError(_unreadable(kind, value, record[kind], f"{type(exc).__name__}: {exc}")) from None
-        # A value of the wrong type (a float, NaN or inf, which orjson writes as null, a bool or
-        # a string where an int goes) would be written, then skipped by the reader. The
+            except (TypeError, ValueError) as exc:  # a value JSON has no form for (NaN)
+                raise ArchiveError(_unreadable(kind, value, f"{type(exc).__name__}: {exc}")) from None
+        except TypeError as exc:  # a type JSON has no form for
+            raise ArchiveError(_unreadable(kind, value, f"{type(exc).__name__}: {exc}")) from None
+        # A value of the wrong type (a float, NaN or inf, which msgspec writes as null, a bool, a
+        # Decimal or a string where an int goes) would be written, then skipped by the reader. The
         # schemas' msgspec types check the whole line in C, tens of microseconds; only a line
         # they refuse pays for the exact check (the reader's own decode), which names the field.
-        if fastcheck.record(line) is None and _decode_error(value, record[kind]) is not None:
-            raise ArchiveError(_unreadable(kind, value, record[kind], ""))
+        if fastcheck.record(line) is None and _decode_error(value) is not None:
+            raise ArchiveError(_unreadable(kind, value, ""))
         if self._count and (self._size + len(line) > self._segment_bytes or self._count >= self._segment_records):
             self._rotate()
         self._append(line)
@@ -305,17 +305,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _decode_error(value, encoded) -> str | None:
-    """Why the reader would refuse `encoded` (the encoded `value`), naming the field; None if it would not."""
+def _decode_error(value) -> str | None:
+    """Why the reader would refuse `value` once written, naming the field; None if it would not."""
     try:
-        decode(type(value), encoded)
-    except ValueError as exc:
+        decode(type(value), encode(value))
+    except (ValueError, TypeError) as exc:
         return str(exc)
     return None
 
 
-def _unreadable(kind: str, value, encoded, fallback: str) -> str:
-    reason = " ".join((_decode_error(value, encoded) or fallback).split())
+def _unreadable(kind: str, value, fallback: str) -> str:
+    reason = " ".join((_decode_error(value) or fallback).split())
     reason = reason if len(reason) <= 200 else reason[:197] + "..."
     return f"refusing to archive a {kind} the reader could not read back: {reason}"
 

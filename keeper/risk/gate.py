@@ -14,10 +14,9 @@ their place. Every dropped or trimmed intent gets a note naming the rule.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 
-from keeper.model import BPS, Intent, Snapshot
+from keeper.model import BPS, Intent, Snapshot, replace
 from keeper.risk.breakers import HARD, NONE, SOFT, Drawdown
 from keeper.risk.config import RiskConfig
 from keeper.risk.guards import stale_book, untrusted
@@ -190,5 +189,5 @@ class RiskGate:
         move = -widen if intent.side == "bid" else widen
         size = fit(intent.size * account.soft_size_pct // 100, market.spec) or market.spec.min_order_size
         if intent.price is not None:
-            return dataclasses.replace(intent, price=max(tick, intent.price + move), size=min(size, intent.size))
-        return dataclasses.replace(intent, oracle_offset=intent.oracle_offset + move, size=min(size, intent.size))
+            return replace(intent, price=max(tick, intent.price + move), size=min(size, intent.size))
+        return replace(intent, oracle_offset=intent.oracle_offset + move, size=min(size, intent.size))

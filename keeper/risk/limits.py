@@ -6,10 +6,8 @@ dropped; a reduce-only intent only ever shrinks a position, so it always passes.
 """
 from __future__ import annotations
 
-import dataclasses
-
 from keeper.accounting import quote_value
-from keeper.model import BPS, MARGIN_PRECISION, Intent, MarketSpec, Snapshot
+from keeper.model import BPS, MARGIN_PRECISION, Intent, MarketSpec, Snapshot, replace
 from keeper.risk.config import RiskConfig
 from keeper.snap import snap_size
 
@@ -95,7 +93,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
             continue
         if size < intent.size:
             notes.append(f"risk {rule}: {label} trimmed from {intent.size} to {size}")
-            intent = dataclasses.replace(intent, size=size)
+            intent = replace(intent, size=size)
         if maint is not None:
             maint[0] += quote_value(max(0, held[side] + size - max(held)), oracle, spec.base_precision) \
                 * spec.margin_ratio_maintenance // MARGIN_PRECISION

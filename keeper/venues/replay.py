@@ -17,12 +17,11 @@ flow), so replaying a session with its own strategy does not queue behind itself
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Iterator, Optional
 
 from keeper.drift_errors import ORDER_NOT_FOUND
 from keeper.loop import FLATTEN_NOTE
-from keeper.model import Book, Execution, Level, MarketState, OpenOrder, Outcome, Plan, Snapshot
+from keeper.model import Book, Execution, Level, MarketState, OpenOrder, Outcome, Plan, Snapshot, replace
 from keeper.venues.base import VenueExhausted
 from keeper.venues.sim import AUTHORITY, AmmSpec, Exchange, MarketConfig, PostOnly, intent_request, user_state
 from keeper.venues.sim.fills import DEFAULT_LATENCY_SLOTS, RestingFill, check_latency_slots

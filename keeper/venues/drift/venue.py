@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 import time
 
-from dataclasses import replace
-
 from anchorpy.program.context import Context
 from driftpy.accounts.types import DataAndSlot
 from driftpy.addresses import get_user_stats_account_public_key
@@ -43,6 +41,7 @@ from keeper.model import (
     Snapshot,
     SpotBalance,
     UserState,
+    replace,
 )
 from keeper.ui import units
 from keeper.venues.base import SkipTick

@@ -10,7 +10,6 @@ regenerates both files and compares them with the shipped ones.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import csv
 import gzip
 import json
@@ -20,6 +19,8 @@ import re
 import statistics
 import sys
 from pathlib import Path
+
+import msgspec
 
 from keeper.model import PRICE_PRECISION, QUOTE_PRECISION
 from keeper.venues.drift.accounts import perp_spec, spot_spec
@@ -122,7 +123,7 @@ def build(shared: Path) -> tuple[dict, dict]:
         acct = accounts[dump_id]
         if name.endswith("-PERP"):
             amm = acct.amm
-            entry = dataclasses.asdict(perp_spec(acct, *tiers["perp"], name=name))
+            entry = msgspec.structs.asdict(perp_spec(acct, *tiers["perp"], name=name))
             entry.update({
                 "reference_price": amm.historical_oracle_data.last_oracle_price, "oracle_conf_ppm": amm.last_oracle_conf_pct,
                 "base_spread": amm.base_spread, "max_spread": amm.max_spread,
@@ -130,7 +131,7 @@ def build(shared: Path) -> tuple[dict, dict]:
             })
         else:
             oracle = acct.historical_oracle_data
-            entry = dataclasses.asdict(spot_spec(acct, *tiers["spot"], name=name))
+            entry = msgspec.structs.asdict(spot_spec(acct, *tiers["spot"], name=name))
             entry.update({
                 "reference_price": oracle.last_oracle_price,
                 "oracle_conf_ppm": oracle.last_oracle_conf * 1_000_000 // oracle.last_oracle_price,

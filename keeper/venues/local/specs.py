@@ -15,7 +15,7 @@ from keeper.model import MarketSpec
 from keeper.venues.sim.interest import SpotRates
 
 _DIR = Path(__file__).resolve().parent
-_SPEC_FIELDS = MarketSpec.__slots__
+_SPEC_FIELDS = MarketSpec.__struct_fields__
 
 
 @dataclass(frozen=True, slots=True)
