@@ -35,70 +35,81 @@ def side_exposure(snapshot: Snapshot) -> tuple[int, int]:
 
 def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
                  cover: tuple[int, int] | None = None) -> tuple[list[Intent], list[str]]:
-    """`cover`: the drawdown cover, (long, short) worst-case quote exposure over all markets."""
+    """`cover`: the drawdown cover, (long, short) worst-case quote exposure over all markets.
+
+    Each intent gets the room every rule leaves it (in base); the tightest rule, the first
+    in the order below among equals, decides: max_order, max_position, max_position_base,
+    max_total or max_leverage, drawdown_cover, liquidation_buffer."""
     kept, notes = [], []
     account = config.account
-    equity = snapshot.user.total_collateral
-    total_cap = min(account.max_total_quote, max(0, equity) * account.max_leverage_pct // 100)
-    low_collateral = snapshot.user.free_collateral < account.min_free_collateral_quote
-    # worst-case base per market and side once every kept order fills: [long, short]
-    exposure = {name: [max(p.base, 0), max(-p.base, 0)] for name, p in snapshot.user.positions.items()}
-
-    def gross(prices: dict[str, int]) -> int:
-        return sum(quote_value(max(e), prices[name], snapshot.markets[name].spec.base_precision)
-                   for name, e in exposure.items() if name in prices)
-
-    oracles = {name: m.oracle_price for name, m in snapshot.markets.items()}
-    sides = list(side_exposure(snapshot))  # worst-case quote per side over all markets, as orders are kept
     user = snapshot.user
+    markets = snapshot.markets
+    equity = user.total_collateral
+    total_cap = min(account.max_total_quote, max(0, equity) * account.max_leverage_pct // 100)
+    total_rule = "max_total" if total_cap == account.max_total_quote else "max_leverage"
+    low_collateral = user.free_collateral < account.min_free_collateral_quote
+    # worst-case base per market and side once every kept order fills: [long, short]
+    exposure = {name: [max(p.base, 0), max(-p.base, 0)] for name, p in user.positions.items()}
+    sides = None  # worst-case quote per side over all markets, as orders are kept (made when first needed)
     # Drift's maintenance margin, as orders are kept: what is left above it is the distance to liquidation
     maint = None if user.maintenance_requirement is None or user.maintenance_collateral is None else [
         user.maintenance_requirement,
         max(0, user.maintenance_collateral) * (100 - account.liquidation_buffer_pct) // 100]
     for intent in intents:
-        market = snapshot.markets[intent.market]
-        spec, limits, oracle = market.spec, config.limits(intent.market), market.oracle_price
         if intent.reduce_only:
             kept.append(intent)
             continue
-        label = f"{intent.market} {intent.side}"
-        price = intent.price_at(oracle)
+        market = markets[intent.market]
+        spec, limits, oracle = market.spec, config.limits(intent.market), market.oracle_price
+        bp = spec.base_precision
+        price = intent.price if intent.price is not None else oracle + intent.oracle_offset
         if low_collateral:
-            notes.append(f"risk min_free_collateral: {label} dropped (free collateral "
-                         f"{snapshot.user.free_collateral} < {account.min_free_collateral_quote})")
+            notes.append(f"risk min_free_collateral: {intent.market} {intent.side} dropped (free collateral "
+                         f"{user.free_collateral} < {account.min_free_collateral_quote})")
             continue
         if abs(price - oracle) * BPS > limits.band_bps * oracle:
-            notes.append(f"risk band: {label} at {price} is more than {limits.band_bps} bps from the oracle {oracle}")
+            notes.append(f"risk band: {intent.market} {intent.side} at {price} is more than {limits.band_bps} bps "
+                         f"from the oracle {oracle}")
             continue
         side = 0 if intent.side == "bid" else 1
         held = exposure.setdefault(intent.market, [0, 0])
-        room = {"max_order": base_for(limits.max_order_quote, price, spec),
-                "max_position": base_for(limits.max_position_quote, price, spec) - held[side]}
-        if (cap := limits.position_base(spec.base_precision)) is not None:
-            room["max_position_base"] = cap - held[side]
+        mine, worst = held[side], max(held)
+        rule, allowed = "max_order", base_for(limits.max_order_quote, price, spec)
+        room = base_for(limits.max_position_quote, price, spec) - mine
+        if room < allowed:
+            rule, allowed = "max_position", room
+        if (cap := limits.position_base(bp)) is not None and cap - mine < allowed:
+            rule, allowed = "max_position_base", cap - mine
         # the gross cap counts this market at its larger side, so growing the smaller side is free up to it
-        other = gross(oracles) - quote_value(max(held), oracle, spec.base_precision)
-        side_room = base_for(max(0, total_cap - other), oracle, spec) - held[side]
-        room["max_total" if total_cap == account.max_total_quote else "max_leverage"] = side_room
+        other = sum(quote_value(max(e), markets[name].oracle_price, markets[name].spec.base_precision)
+                    for name, e in exposure.items() if name in markets) - quote_value(worst, oracle, bp)
+        room = base_for(max(0, total_cap - other), oracle, spec) - mine
+        if room < allowed:
+            rule, allowed = total_rule, room
         if cover is not None:
-            room["drawdown_cover"] = base_for(max(0, cover[side] - sides[side]), oracle, spec)
-        grows = max(0, held[side] + intent.size - max(held))  # what this order adds to the market's worst case
+            if sides is None:
+                sides = list(side_exposure(snapshot))
+            room = base_for(max(0, cover[side] - sides[side]), oracle, spec)
+            if room < allowed:
+                rule, allowed = "drawdown_cover", room
+        grows = max(0, mine + intent.size - worst)  # what this order adds to the market's worst case
         if maint is not None and grows and spec.margin_ratio_maintenance:
             left = max(0, maint[1] - maint[0]) * MARGIN_PRECISION // spec.margin_ratio_maintenance
-            room["liquidation_buffer"] = max(held) - held[side] + base_for(left, oracle, spec)
-        rule, allowed = min(room.items(), key=lambda kv: kv[1])
+            room = worst - mine + base_for(left, oracle, spec)
+            if room < allowed:
+                rule, allowed = "liquidation_buffer", room
         size = intent.size if allowed >= intent.size else fit(max(0, allowed), spec)
         if size == 0:
-            notes.append(f"risk {rule}: {label} of {intent.size} dropped (room {max(0, allowed)})")
+            notes.append(f"risk {rule}: {intent.market} {intent.side} of {intent.size} dropped (room {max(0, allowed)})")
             continue
         if size < intent.size:
-            notes.append(f"risk {rule}: {label} trimmed from {intent.size} to {size}")
+            notes.append(f"risk {rule}: {intent.market} {intent.side} trimmed from {intent.size} to {size}")
             intent = replace(intent, size=size)
         if maint is not None:
-            maint[0] += quote_value(max(0, held[side] + size - max(held)), oracle, spec.base_precision) \
+            maint[0] += quote_value(max(0, mine + size - worst), oracle, bp) \
                 * spec.margin_ratio_maintenance // MARGIN_PRECISION
         held[side] += size
-        sides[side] += quote_value(size, oracle, spec.base_precision)
+        if sides is not None:
+            sides[side] += quote_value(size, oracle, bp)
         kept.append(intent)
     return kept, notes
-
