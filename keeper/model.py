@@ -42,6 +42,15 @@ class Value(msgspec.Struct, frozen=True, gc=False):
     """The base of every model value."""
 
 
+def enc_hook(obj):
+    """msgspec's hook for what is not a model value itself: a view standing for one (a replay's
+    book over columns) gives the value from `model_value()`, and is written as that."""
+    model_value = getattr(obj, "model_value", None)
+    if model_value is None:
+        raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+    return model_value()
+
+
 class MarketSpec(Value):
     """The static rules of one market, as the program enforces them."""
 
@@ -88,6 +97,30 @@ class Book(Value):
     @property
     def best_ask(self) -> Optional[int]:
         return self.asks[0].price if self.asks else None
+
+    # What a queue model asks of the book at one price (keeper/venues/sim/fills.py); a replay's
+    # columnar book answers the same questions (keeper/archive/tape.py).
+    def size_at(self, side: Side, price: int) -> Optional[int]:
+        """Size displayed at `price` on one side: 0 where the book shows nothing there, None
+        where the price lies beyond the displayed depth (or the side is empty)."""
+        for level in self.bids if side == "bid" else self.asks:
+            if level.price == price:
+                return level.size
+            if (level.price < price) if side == "bid" else (level.price > price):
+                return 0
+        return None
+
+    def orders_at(self, side: Side, price: int) -> Optional[tuple[BookOrder, ...]]:
+        """The L3 orders at `price` in queue order, or None where there is no L3."""
+        if self.l3 is None:
+            return None
+        return tuple(o for o in self.l3 if o.side == side and o.price == price)
+
+    def ids_on(self, side: Side) -> Optional[frozenset[tuple[str, int]]]:
+        """(user, order_id) of every L3 order on one side, or None where there is no L3."""
+        if self.l3 is None:
+            return None
+        return frozenset((o.user, o.order_id) for o in self.l3 if o.side == side)
 
 
 class Trade(Value):

@@ -93,33 +93,32 @@ def replay_writer(args, manifest: dict, strategy: strategies.Strategy, argv: lis
     return SessionWriter.create(args.archive_dir, replayed)
 
 
-def replayed_records(session, label: str = "replay") -> Iterator:
-    """The session's records for a replay: from its cache when current (keeper/archive/cache.py),
-    with a progress display on stderr over the session's bytes."""
-    from keeper.archive import cache
+def replayed_ticks(session, window: Optional[tuple[int, int]] = None, label: Optional[str] = "replay") -> Iterator:
+    """The session's snapshots for a replay, [start, end) of them with `window`: from its columns
+    (keeper/archive/columns.py, built on the first replay), with a progress display on stderr
+    unless `label` is None."""
+    from keeper.archive import tape
+    from keeper.archive.columns import open_tape
     from keeper.ui.progress import Progress
 
-    with Progress(label, session.size(), "snapshots") as shown:
-        snapshots = 0
-        for record in cache.records(session):
-            if record.kind == "snapshot":
-                snapshots += 1
-                if not snapshots & 255:
-                    shown.update(session.bytes_read, snapshots)
-            yield record
-        shown.update(session.bytes_read, snapshots)
+    start, end = window or (0, None)
+    opened = open_tape(session)
+    if label is None:
+        yield from tape.ticks(opened, start, end)
+        return
+    with Progress(label, opened.total(), "snapshots") as shown:
+        yield from tape.ticks(opened, start, end, shown)
 
 
 def run_replay(session, strategy: strategies.Strategy, *, verify: bool = False, fill_model: str = DEFAULT_QUEUE_MODEL,
                latency_slots: int = DEFAULT_LATENCY_SLOTS, observers: tuple = (), writer=None,
-               records: Optional[Iterator] = None) -> tuple[ReplayVenue, Loop]:
+               window: Optional[tuple[int, int]] = None, progress: bool = True) -> tuple[ReplayVenue, Loop]:
     """One replay of an open session through `strategy` on the sim (what-if), or a check of its
-    recorded plans (verify); the observers see every tick."""
+    recorded plans (verify); the observers see every tick. `window`: only snapshots [start, end)."""
     manifest = session.manifest
-    venue = ReplayVenue(replayed_records(session) if records is None else records, verify=verify,
+    venue = ReplayVenue(replayed_ticks(session, window, "replay" if progress else None), verify=verify,
                         collateral=manifest.get("collateral", COLLATERAL), fill_model=fill_model,
-                        latency_slots=latency_slots, recorded_user=manifest.get("user"),
-                        drift_flow=not manifest.get("network", "").startswith("import:"))
+                        latency_slots=latency_slots, drift_flow=not manifest.get("network", "").startswith("import:"))
     risk = RiskGate(from_dict(manifest.get("risk", {}), f"{session.path}: manifest risk"))
     # The recorded TTL, so --verify makes the same refreshes; sessions before it had none.
     loop = Loop(venue, strategy, risk, archive=writer, observers=observers, fast=True,

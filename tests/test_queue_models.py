@@ -5,7 +5,7 @@ import pytest
 
 from keeper.errors import UserError
 from keeper.model import BASE_PRECISION, PRICE_PRECISION, Book, BookOrder, Level, Trade
-from keeper.venues.sim.fills import RestingFill, check_latency_slots, level_size
+from keeper.venues.sim.fills import RestingFill, check_latency_slots
 from keeper.venues.sim.queue import DEFAULT_QUEUE_MODEL, QUEUE_MODELS, QueuePosition, make_queue_model
 
 LOT = BASE_PRECISION // 10  # 0.1 SOL
@@ -110,13 +110,13 @@ def test_a_level_beyond_the_displayed_depth_keeps_the_estimate():
     assert order.queue_ahead == 100 * LOT
 
 
-def test_level_size_reads_zero_inside_the_book_and_unknown_beyond_it():
-    levels = book(None).bids
-    assert level_size(levels, BID + TICK, "bid") == 30 * LOT
-    assert level_size(levels, BID, "bid") == 0
-    assert level_size(levels, BID - 5 * TICK, "bid") is None
-    assert level_size((), BID, "bid") is None
-    assert level_size((Level(ASK, 1), Level(ASK + 2 * TICK, 1)), ASK + TICK, "ask") == 0
+def test_size_at_reads_zero_inside_the_book_and_unknown_beyond_it():
+    shown = book(None)
+    assert shown.size_at("bid", BID + TICK) == 30 * LOT
+    assert shown.size_at("bid", BID) == 0
+    assert shown.size_at("bid", BID - 5 * TICK) is None
+    assert Book().size_at("bid", BID) is None
+    assert Book(asks=(Level(ASK, 1), Level(ASK + 2 * TICK, 1))).size_at("ask", ASK + TICK) == 0
 
 
 def test_an_archived_l3_seats_us_behind_the_orders_resting_there():

@@ -18,11 +18,15 @@ from typing import Any, Union
 
 import msgspec
 
+from keeper.model import enc_hook
+
+_ENCODE = msgspec.json.Encoder(enc_hook=enc_hook).encode
+
 
 def encode(value: Any) -> Any:
     """The plain JSON values of a model value (a Struct, or a list/dict of them): what the
     archive holds of it, read back. (to_builtins alone would keep tuples as tuples.)"""
-    return msgspec.json.decode(msgspec.json.encode(value))
+    return msgspec.json.decode(_ENCODE(value))
 
 
 def decode(cls: type, data: Any) -> Any:

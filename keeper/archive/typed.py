@@ -14,7 +14,7 @@ from typing import Literal, Optional, Union
 
 import msgspec
 
-from keeper.model import Execution, Snapshot
+from keeper.model import Execution, Snapshot, enc_hook
 
 
 class _SnapshotLine(msgspec.Struct):
@@ -37,7 +37,7 @@ class _ExecutionLine(msgspec.Struct):
 _PREFIXES = ((b'{"kind":"snapshot"', "snapshot", _SnapshotLine), (b'{"kind":"execution"', "execution", _ExecutionLine))
 
 
-_ENCODE = msgspec.json.Encoder().encode
+_ENCODE = msgspec.json.Encoder(enc_hook=enc_hook).encode
 
 
 def line(kind: str, seq: int, value: Union[Snapshot, Execution]) -> bytes:

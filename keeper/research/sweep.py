@@ -121,23 +121,15 @@ def check(plan: Plan) -> None:
 
 
 def count_snapshots(session: str) -> int:
-    """Snapshots in the session; reading them also builds its cache for the workers to share."""
-    from keeper.archive import cache
+    """Snapshots in the session; reading them also builds its columns for the workers to share."""
+    from keeper.archive.columns import open_tape
     from keeper.archive.reader import open_session
 
-    return sum(1 for r in cache.records(open_session(session)) if r.kind == "snapshot")
-
-
-def _window(records: Iterator, window: tuple[int, int]) -> Iterator:
-    start, end = window
-    index = -1
-    for record in records:
-        if record.kind == "snapshot":
-            index += 1
-            if index >= end:
-                return
-        if start <= index:
-            yield record
+    tape = open_tape(open_session(session))
+    if tape.ticks is None:
+        for _ in tape.blocks():
+            pass
+    return tape.ticks
 
 
 def run_job(job: Job) -> dict:
@@ -156,20 +148,16 @@ def replay_figures(job: Job) -> dict:
     import contextlib
     import io
 
-    from keeper.archive import cache
     from keeper.archive.reader import open_session
     from keeper.replay import recorded_strategy, run_replay
     from keeper.research.metrics import Tally
 
     session = open_session(job.session)
     strategy = recorded_strategy(session.manifest, job.strategy, dict(job.params))
-    records = cache.records(session)
-    if job.window is not None:
-        records = _window(records, job.window)
     tally = Tally()
-    with contextlib.redirect_stderr(io.StringIO()):  # the replay's own progress: the sweep shows its own
+    with contextlib.redirect_stderr(io.StringIO()):  # a library's print: the sweep shows its own progress
         _, loop = run_replay(session, strategy, fill_model=job.fill_model, latency_slots=job.latency_slots,
-                             observers=(tally,), records=records)
+                             observers=(tally,), window=job.window, progress=False)
     figures = tally.figures(max(job.snapshots, loop.ticks), session.manifest["interval_ms"] / 1000)
     total = tally.report.summary()["total"]
     return {"fills": total["fills"], "volume_usd": total["volume_usd"], "fees_usd": total["fees_usd"],

@@ -14,16 +14,20 @@ Two modes:
 The queue ahead of our order is what others had resting at its price: the recorded session's
 own quotes are taken out of the archived book first (they were the recorded strategy's, not
 flow), so replaying a session with its own strategy does not queue behind itself.
+
+It reads the session's columns (keeper/archive/columns.py) one snapshot at a time, through
+views that make model objects only for what is looked at (keeper/archive/tape.py).
 """
 from __future__ import annotations
 
 from typing import Iterator, Optional
 
+from keeper.archive import tape
+from keeper.archive.columns import Block
 from keeper.drift_errors import ORDER_NOT_FOUND
-from keeper.loop import FLATTEN_NOTE
-from keeper.model import Book, Execution, Level, MarketState, OpenOrder, Outcome, Plan, Snapshot, replace
+from keeper.model import Execution, MarketState, Outcome, Plan, Snapshot
 from keeper.venues.base import VenueExhausted
-from keeper.venues.sim import AUTHORITY, AmmSpec, Exchange, MarketConfig, PostOnly, intent_request, user_state
+from keeper.venues.sim import AmmSpec, Exchange, MarketConfig, PostOnly, intent_request, user_state
 from keeper.venues.sim.fills import DEFAULT_LATENCY_SLOTS, RestingFill, check_latency_slots
 from keeper.venues.sim.queue import DEFAULT_QUEUE_MODEL, make_queue_model
 
@@ -33,10 +37,10 @@ AMM_DEPTH = 10**15  # base: the archive shows the AMM's price, not its depth; it
 class ReplayVenue:
     network = "replay"
 
-    def __init__(self, records: Iterator, verify: bool = False, collateral: int = 0,
+    def __init__(self, ticks: Iterator[tuple[Block, int]], verify: bool = False, collateral: int = 0,
                  fill_model: str = DEFAULT_QUEUE_MODEL, latency_slots: int = DEFAULT_LATENCY_SLOTS,
-                 recorded_user: Optional[str] = None, drift_flow: bool = True) -> None:
-        self.records = records
+                 drift_flow: bool = True) -> None:
+        self.ticks = ticks  # keeper.archive.tape.ticks(): (block, index) per archived snapshot
         self.verify = verify
         self.collateral = collateral
         self.fill_model = fill_model
@@ -45,8 +49,6 @@ class ReplayVenue:
         # Drift's flow (live or local): a crossed DLOB fills no maker, only a taker or the AMM does.
         # Imported data from elsewhere (a CEX book) is taken as crossing-fills-us.
         self.drift_flow = drift_flow
-        self.own = {AUTHORITY, *([recorded_user] if recorded_user else [])}  # the recorded run's book entries
-        self.pending: Optional[object] = None  # one record of look-ahead
         self.recorded: Optional[Execution] = None
         self.plans_compared = 0
         self.plans_matched = 0
@@ -57,33 +59,25 @@ class ReplayVenue:
         self.exchange: Optional[Exchange] = None
         self._resting: dict[int, RestingFill] = {}  # our order id -> its queue and latency
         self._cancelling: dict[int, int] = {}  # our order id -> slot its cancel lands
-        self._books: dict[str, Book] = {}  # others' book per market at the previous snapshot
-
-    def _next(self, kind: str):
-        while True:
-            record = self.pending if self.pending is not None else next(self.records, None)
-            self.pending = None
-            if record is None or record.kind == kind:
-                return record
+        self._books: dict[str, tape.OthersBook] = {}  # others' book per market at the previous snapshot
 
     async def snapshot(self) -> Snapshot:
-        record = self._next("snapshot")
-        if record is None:
-            raise VenueExhausted
-        following = next(self.records, None)
-        if following is not None and following.kind == "execution":
-            self.recorded = following.value
+        for block, i in self.ticks:
+            if not block.flatten[i]:  # a tick of the stop's flatten, not of the strategy: not replayed
+                break
         else:
-            self.recorded, self.pending = None, following
-        recorded: Snapshot = record.value
-        if self.recorded is not None and self.recorded.plan.dropped[:1] == (FLATTEN_NOTE,):
-            return await self.snapshot()  # a tick of the stop's flatten, not of the strategy: not replayed
-        for market in recorded.markets.values():
-            self.trades_seen += len(market.trades)
-            self.l3_seen = self.l3_seen or market.book.l3 is not None
+            raise VenueExhausted
+        b = block
+        for r in range(b.rows[i], b.rows[i + 1]):
+            self.trades_seen += b.trades_n[r]
+            self.l3_seen = self.l3_seen or not b.l3_null[r]
+        markets = tape.markets(b, i)
+        book_slot = None if b.book_slot_null[i] else b.book_slot[i]
         if self.verify:
-            return recorded
-        return self._advance(recorded)
+            self.recorded = tape.execution(b, i)
+            return Snapshot(b.ts[i], b.slot[i], markets, tape.user(b, i), book_slot, tape.last_plan(b, i))
+        self._advance(b, i, markets)
+        return Snapshot(b.ts[i], b.slot[i], markets, user_state(self.exchange), book_slot, tape.last_plan(b, i))
 
     async def execute(self, plan: Plan, snapshot: Snapshot) -> Execution:
         if self.verify:
@@ -129,45 +123,44 @@ class ReplayVenue:
         return self.recorded
 
     # what-if ------------------------------------------------------------------------------
-    def _open(self, first: Snapshot) -> Exchange:
+    def _open(self, markets: dict[str, MarketState], ts: int, slot: int) -> Exchange:
         configs = []
-        for market in first.markets.values():
+        for market in markets.values():
             spec = market.spec
             amm = AmmSpec(0, 0, spec.step_size) if spec.kind == "perp" else None
             configs.append(MarketConfig(spec, amm))
-        ex = Exchange(configs, self.collateral, first.ts, {n: m.oracle_price for n, m in first.markets.items()},
-                      slot=first.slot)
+        ex = Exchange(configs, self.collateral, ts, {n: m.oracle_price for n, m in markets.items()}, slot=slot)
         for m in ex.markets.values():
             m.amm_fed = True
         return ex
 
-    def _advance(self, recorded: Snapshot) -> Snapshot:
+    def _advance(self, block: Block, i: int, markets: dict[str, MarketState]) -> None:
+        ts, slot = block.ts[i], block.slot[i]
         if self.exchange is None:
-            self.exchange = self._open(recorded)
+            self.exchange = self._open(markets, ts, slot)
         ex = self.exchange
-        for name, market in recorded.markets.items():
+        for name, market in markets.items():
             if name not in ex.markets:
                 continue
             ex.set_oracle(name, market.oracle_price, market.oracle_slot)
             self._amm(name, market)
-        others = {name: self._others(market, recorded) for name, market in recorded.markets.items()}
+        others = tape.others(block, i)
         # a cancel that landed by this snapshot's slot keeps its order out of this snapshot's
         # flow; one still on its way leaves the order fillable, as on chain
-        self._land_cancels(recorded.slot)
-        self._fill(recorded, others)
-        ex.advance(recorded.ts, recorded.slot)  # funding for the time passed, then expiry
+        self._land_cancels(slot)
+        self._fill(slot, markets, others)
+        ex.advance(ts, slot)  # funding for the time passed, then expiry
         ex.end_tick(0)  # liquidation, should the account have fallen below maintenance
-        for name, market in recorded.markets.items():
+        for name, market in markets.items():
             if name in ex.markets:
                 ex.markets[name].funding_rate = market.funding_rate
         self._books = others
         for oid in [oid for oid in self._resting if oid not in ex.account.orders]:
             del self._resting[oid]
-        return replace(recorded, user=user_state(ex))
 
-    def _amm(self, name: str, market: MarketState, depth_of: Optional[Book] = None) -> None:
-        """The archived AMM quote, deep; with `depth_of`, the archived DLOB levels beside it, so an
-        order that crosses can take them."""
+    def _amm(self, name: str, market: MarketState, depth_of=None) -> None:
+        """The archived AMM quote, deep; with `depth_of` (a book of others' orders), the archived
+        DLOB levels beside it, so an order that crosses can take them."""
         vamm = self.exchange.markets[name].vamm
         if vamm is None:
             return
@@ -178,29 +171,7 @@ class ReplayVenue:
             asks = sorted(asks + [(lv.price, lv.size) for lv in depth_of.asks], key=lambda lv: lv[0])
         vamm.set_quote(bids, asks)
 
-    def _others(self, market: MarketState, recorded: Snapshot) -> Book:
-        """The archived book without the recorded session's own quotes."""
-        book = market.book
-        ours = [o for o in recorded.user.open_orders if o.market == market.spec.name]
-        if not ours:
-            return book
-        remove: dict[tuple[str, int], int] = {}
-        for o in ours:
-            key = (o.side, o.price_at(market.oracle_price))
-            remove[key] = remove.get(key, 0) + o.remaining
-
-        def side(levels: tuple[Level, ...], name: str) -> tuple[Level, ...]:
-            out = []
-            for lv in levels:
-                size = lv.size - remove.get((name, lv.price), 0)
-                if size > 0:
-                    out.append(lv if size == lv.size else Level(lv.price, size))
-            return tuple(out)
-
-        l3 = None if book.l3 is None else tuple(o for o in book.l3 if o.user not in self.own)
-        return Book(side(book.bids, "bid"), side(book.asks, "ask"), l3)
-
-    def _fill(self, recorded: Snapshot, others: dict[str, Book]) -> None:
+    def _fill(self, slot: int, markets: dict[str, MarketState], others: dict[str, tape.OthersBook]) -> None:
         """The interval's trades meet our orders where they stood when it began (a floating order
         at the previous oracle: informed takers hit quotes before the oracle moves them); then
         floating orders follow the new oracle. Only what printed fills us: on Drift a crossed book,
@@ -209,12 +180,11 @@ class ReplayVenue:
         ex = self.exchange
         for oid, resting in list(self._resting.items()):
             name = ex.account.market_of.get(oid)
-            if name is None or name not in recorded.markets:
+            if name is None or name not in markets:
                 continue
-            market, book = recorded.markets[name], others[name]
+            book = others[name]
             trades_price = resting.price
-            got = resting.advance(recorded.slot, book, market.trades, crossing=None,
-                                  crossing_known=self.drift_flow)
+            got = resting.advance(slot, book, markets[name].trades, crossing=None, crossing_known=self.drift_flow)
             self._apply(oid, resting, got, trades_price)
             price = ex.price_of(oid) if oid in ex.account.orders else resting.price
             if price != resting.price:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from keeper.errors import UserError
-from keeper.model import Book, BookOrder, Level, Side, Trade
+from keeper.model import Book, Side, Trade
 from keeper.venues.sim.queue import QueueModel
 
 DEFAULT_LATENCY_SLOTS = 1
@@ -30,24 +30,6 @@ def check_latency_slots(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise UserError(f"--latency-slots must be a whole number of slots, 0 or more; got {value!r}")
     return value
-
-
-def level_size(levels: tuple[Level, ...], price: int, side: Side) -> Optional[int]:
-    """Size displayed at `price` on one side (best first): 0 where the book shows nothing
-    there, None where the price lies beyond the displayed depth (or the side is empty)."""
-    for level in levels:
-        if level.price == price:
-            return level.size
-        if (level.price < price) if side == "bid" else (level.price > price):
-            return 0
-    return None
-
-
-def level_orders(book: Book, side: Side, price: int) -> Optional[tuple[BookOrder, ...]]:
-    """The archived L3 orders at `price` in queue order, or None where there is no L3."""
-    if book.l3 is None:
-        return None
-    return tuple(o for o in book.l3 if o.side == side and o.price == price)
 
 
 class RestingFill:
@@ -64,24 +46,21 @@ class RestingFill:
         self._seat(book)
 
     def _seat(self, book: Book) -> None:
-        size = level_size(book.bids if self.side == "bid" else book.asks, self.price, self.side)
-        self.level = size or 0
-        self.queue = self.model.new_order(self.level, level_orders(book, self.side, self.price))
-        if book.l3 is not None:
-            self.before = frozenset((o.user, o.order_id) for o in book.l3 if o.side == self.side)
+        self.level = book.size_at(self.side, self.price) or 0
+        self.queue = self.model.new_order(self.level, book.orders_at(self.side, self.price))
+        ids = book.ids_on(self.side)
+        if ids is not None:
+            self.before = ids
 
     def reprice(self, price: int, book: Book) -> None:
         """A floating order moved with the oracle to `price` (in `book`, the book it moved in).
         Drift keeps time priority at every price: with an L3 the queue ahead is what the orders
         placed before ours hold there; without one, all of the level (its back)."""
         self.price = price
-        size = level_size(book.bids if self.side == "bid" else book.asks, price, self.side)
-        self.level = size or 0
-        if self.before is None or book.l3 is None:
-            orders = level_orders(book, self.side, price)
-        else:
-            orders = tuple(o for o in book.l3 if o.side == self.side and o.price == price
-                           and (o.user, o.order_id) in self.before)
+        self.level = book.size_at(self.side, price) or 0
+        orders = book.orders_at(self.side, price)
+        if self.before is not None and orders is not None:
+            orders = tuple(o for o in orders if (o.user, o.order_id) in self.before)
         self.queue = self.model.new_order(self.level, orders)
 
     @property
@@ -121,8 +100,8 @@ class RestingFill:
             filled = self.remaining
         self.remaining -= filled
         if self.remaining > 0:
-            size = level_size(book.bids if bid else book.asks, price, self.side)
+            size = book.size_at(self.side, price)
             if size is not None:
-                self.model.depth(self.queue, self.level, size, level_orders(book, self.side, price))
+                self.model.depth(self.queue, self.level, size, book.orders_at(self.side, price))
                 self.level = size
         return filled

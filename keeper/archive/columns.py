@@ -1,0 +1,330 @@
+"""A session's ticks as numpy columns: what a replay reads, cached in SESSION/.cache/.
+
+The JSON segments are the archive of record. The first replay of a session reads them once,
+with the reader's verdicts (its records, in its order, and the problems it reported), into
+blocks of columns; each block is written to SESSION/.cache/ as it fills, and a key written
+last names what they were built from: each segment's sha256, and the source of the model and
+of this module. Later replays and sweeps read the blocks instead: no gzip, no JSON, and model
+objects are made only for what the replay looks at (keeper/archive/tape.py).
+
+A block holds up to BLOCK snapshots:
+- a row per snapshot: seq, ts, slot, book_slot, whether its execution was the stop's flatten
+  (a replay skips those), and msgpack blobs of what only some replays read: the recorded user
+  state and execution (--verify), and the recorded last_plan;
+- a row per (snapshot, market), in the snapshot's order: the market's scalars, where its
+  books are, and its trades (a msgpack blob: a tick has few);
+- L2 levels, each side best first, as recorded (what the strategy sees) and as others left
+  them: the recorded run's own quotes taken out, the queue a replayed order joins;
+- L3 orders grouped by side and price, best first, the recorded order kept within a price (the
+  queue), with their place in the recorded order and whether they were the recorded run's.
+A value beyond 64 bits leaves the session uncached: it is replayed from the JSON every time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+import msgspec
+import numpy as np
+
+from keeper import model
+from keeper.archive.reader import Problem, Session
+from keeper.model import Snapshot
+
+CACHE_DIR = ".cache"
+KEY = "key.json"  # written last: blocks without it are unfinished
+VERSION = 2
+BLOCK = 4096  # snapshots per block: a few MB of columns, read and dropped as the replay moves on
+_NULL = 0  # the stored value of a None; its mask column says it was None
+
+# Columns per snapshot, per (snapshot, market) row, per level, per L3 order. Blob columns are
+# NAME_off (row offsets, one more than rows) and NAME (the bytes).
+TICK = ("seq", "ts", "slot", "book_slot", "book_slot_null", "flatten", "rows")  # rows: one more (where they end)
+ROW = ("market", "spec", "oracle", "oracle_slot", "conf", "mark", "funding", "vbid", "vbid_null", "vask", "vask_null",
+       "ref", "ref_null", "trades_n", "b0", "b1", "b2", "o0", "o1", "o2", "l0", "l1", "l2", "l3_null")
+LEVEL = ("lv_price", "lv_size", "ov_price", "ov_size")
+L3 = ("l3_price", "l3_key", "l3_size", "l3_user", "l3_oid", "l3_offset", "l3_offset_null", "l3_post_only", "l3_own",
+      "l3_at")
+BLOBS = ("user", "last_plan", "execution", "trades")
+
+
+def _encoder() -> msgspec.msgpack.Encoder:
+    return msgspec.msgpack.Encoder()
+
+
+class Block:
+    """One block's columns: numpy arrays for the levels and L3 orders (sliced when looked at),
+    Python lists for the per-snapshot and per-row scalars (read on every tick)."""
+
+    def __init__(self, arrays: dict, strings: dict) -> None:
+        self.n = len(arrays["seq"])
+        for name in TICK + ROW:
+            setattr(self, name, arrays[name].tolist())
+        for name in LEVEL + L3:
+            setattr(self, name, arrays[name])
+        self.blobs = {b: (arrays[f"{b}_off"].tolist(), arrays[b].tobytes()) for b in BLOBS}
+        self.names: list[str] = strings["names"]
+        self.users: list[str] = strings["users"]
+        self.specs: list[model.MarketSpec] = [msgspec.convert(s, model.MarketSpec) for s in strings["specs"]]
+
+    def blob(self, name: str, index: int) -> bytes:
+        offsets, data = self.blobs[name]
+        return data[offsets[index]:offsets[index + 1]]
+
+
+class Tape:
+    """The columns of an open session: blocks(), and how many snapshots it holds once known."""
+
+    def __init__(self, session: Session, key: dict, folder: Path, found: Optional[dict]) -> None:
+        self.session, self.key, self.folder, self.found = session, key, folder, found
+        self.manifest = session.manifest
+        self.ticks: Optional[int] = found["ticks"] if found else None
+
+    @property
+    def warm(self) -> bool:
+        return self.found is not None
+
+    def total(self) -> int:
+        """What progress counts to: snapshots when the cache is read, else the segments' bytes."""
+        return self.ticks if self.found is not None else self.session.size()
+
+    def done(self, snapshots: Optional[int]) -> int:
+        """Progress so far, `snapshots` read (None: all of them)."""
+        if self.found is None:
+            return self.session.bytes_read
+        return self.ticks if snapshots is None else snapshots
+
+    def blocks(self, start: int = 0) -> Iterator[tuple[int, Block]]:
+        """(index of its first snapshot, block) in order, from the block holding snapshot `start`."""
+        if self.found is not None:
+            self.session._problems = [Problem(**p) for p in self.found["problems"]]
+            first = 0
+            for index, count in enumerate(self.found["blocks"]):
+                if first + count > start:
+                    with np.load(self.folder / _block_name(index)) as data:
+                        arrays = {k: data[k] for k in data.files if k != "strings"}
+                        strings = json.loads(data["strings"].tobytes())
+                    yield first, Block(arrays, strings)
+                first += count
+            return
+        yield from _Builder(self).run()
+
+
+def open_tape(session: Session) -> Tape:
+    """The session's columns: its cache when current, else built from the JSON as it is read."""
+    key = _key(session)
+    folder = session.path / CACHE_DIR
+    return Tape(session, key, folder, _load(folder, key))
+
+
+def _key(session: Session) -> dict:
+    segments = []
+    for path in session.segments():
+        try:
+            segments.append([path.name, hashlib.sha256(path.read_bytes()).hexdigest()])
+        except OSError:
+            continue  # records() reports it
+    code = hashlib.sha256(Path(model.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    return {"version": VERSION, "code": code, "user": session.manifest.get("user"), "segments": segments}
+
+
+def _load(folder: Path, key: dict) -> Optional[dict]:
+    try:
+        found = json.loads((folder / KEY).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or {k: found.get(k) for k in key} != key:
+        return None
+    if not all((folder / _block_name(i)).is_file() for i in range(len(found.get("blocks", ())))):
+        return None
+    return found
+
+
+def _block_name(index: int) -> str:
+    return f"block-{index:06d}.npz"
+
+
+class _TooBig(Exception):
+    """A number beyond 64 bits: numpy cannot hold it, the block stays in Python lists."""
+
+
+class _Builder:
+    """Reads the session's records once, yielding each block as it fills and writing it to the cache."""
+
+    def __init__(self, tape: Tape) -> None:
+        from keeper.loop import FLATTEN_NOTE
+        from keeper.venues.sim import AUTHORITY
+
+        self.tape = tape
+        self.flatten_note = FLATTEN_NOTE
+        recorded_user = tape.manifest.get("user")
+        self.own = {AUTHORITY, *([recorded_user] if recorded_user else [])}  # the recorded run's book entries
+        self.encode = _encoder().encode
+        self.saved: list[int] = []  # snapshots per block written
+        self.writable = True
+        self._new()
+
+    def _new(self) -> None:
+        self.cols: dict[str, list] = {name: [] for name in TICK + ROW + LEVEL + L3}
+        for blob in BLOBS:
+            self.cols[blob] = []
+        self.names: dict[str, int] = {}
+        self.users: dict[str, int] = {}
+        self.specs: dict[model.MarketSpec, int] = {}
+
+    def run(self) -> Iterator[tuple[int, Block]]:
+        session = self.tape.session
+        folder = self.tape.folder
+        try:
+            folder.mkdir(exist_ok=True)
+            (folder / KEY).unlink(missing_ok=True)
+        except OSError:
+            self.writable = False  # a read-only session: replayed from JSON every time
+        first, count = 0, 0
+        previous = None
+        for record in session.records():
+            if record.kind == "execution":
+                if previous == "snapshot":
+                    self._execution(record.value)
+                previous = record.kind
+                continue
+            previous = record.kind
+            if count == BLOCK:
+                yield first, self._finish()
+                first, count = first + count, 0
+            self._snapshot(record.seq, record.value)
+            count += 1
+        if count:
+            yield first, self._finish()
+        self.tape.ticks = first + count
+        if self.writable and _key(session) == self.tape.key:  # unchanged while read (a live writer would have moved it)
+            self._write_key(session)
+
+    # -- a record into the columns ------------------------------------------------------------------
+    def _snapshot(self, seq: int, snap: Snapshot) -> None:
+        c = self.cols
+        for name, value in (("seq", seq), ("ts", snap.ts), ("slot", snap.slot)):
+            c[name].append(value)
+        c["book_slot"].append(_NULL if snap.book_slot is None else snap.book_slot)
+        c["book_slot_null"].append(snap.book_slot is None)
+        c["flatten"].append(False)
+        c["rows"].append(len(c["market"]))
+        c["user"].append(self.encode(snap.user))
+        c["last_plan"].append(self.encode(snap.last_plan))
+        c["execution"].append(b"")
+        for name, market in snap.markets.items():
+            self._market(name, market, [o for o in snap.user.open_orders if o.market == market.spec.name])
+
+    def _execution(self, execution: model.Execution) -> None:
+        self.cols["execution"][-1] = self.encode(execution)
+        self.cols["flatten"][-1] = execution.plan.dropped[:1] == (self.flatten_note,)
+
+    def _market(self, name: str, m: model.MarketState, ours: list[model.OpenOrder]) -> None:
+        c = self.cols
+        c["market"].append(self.names.setdefault(name, len(self.names)))
+        c["spec"].append(self.specs.setdefault(m.spec, len(self.specs)))
+        for column, value in (("oracle", m.oracle_price), ("oracle_slot", m.oracle_slot), ("conf", m.oracle_conf),
+                              ("mark", m.mark_price), ("funding", m.funding_rate)):
+            c[column].append(value)
+        for column, value in (("vbid", m.vamm_bid), ("vask", m.vamm_ask), ("ref", m.reference_price)):
+            c[column].append(_NULL if value is None else value)
+            c[column + "_null"].append(value is None)
+        c["trades_n"].append(len(m.trades))
+        c["trades"].append(self.encode(m.trades) if m.trades else b"")
+        book = m.book
+        c["b0"].append(len(c["lv_price"]))
+        self._levels("lv", book.bids, book.asks, "b")
+        # the recorded run's own quotes are taken out of what others offer (they were not flow)
+        remove: dict[tuple[str, int], int] = {}
+        for o in ours:
+            key = (o.side, o.price_at(m.oracle_price))
+            remove[key] = remove.get(key, 0) + o.remaining
+        bids = [(lv.price, lv.size - remove.get(("bid", lv.price), 0)) for lv in book.bids]
+        asks = [(lv.price, lv.size - remove.get(("ask", lv.price), 0)) for lv in book.asks]
+        c["o0"].append(len(c["ov_price"]))
+        self._levels("ov", [lv for lv in bids if lv[1] > 0], [lv for lv in asks if lv[1] > 0], "o")
+        self._l3(book.l3)
+
+    def _levels(self, prefix: str, bids, asks, row: str) -> None:
+        c = self.cols
+        for levels in (bids, asks):
+            for lv in levels:
+                price, size = (lv.price, lv.size) if isinstance(lv, model.Level) else lv
+                c[prefix + "_price"].append(price)
+                c[prefix + "_size"].append(size)
+            c[row + ("1" if levels is bids else "2")].append(len(c[prefix + "_price"]))
+
+    def _l3(self, l3: Optional[tuple[model.BookOrder, ...]]) -> None:
+        c = self.cols
+        start = len(c["l3_price"])
+        c["l0"].append(start)
+        c["l3_null"].append(l3 is None)
+        orders = list(enumerate(l3 or ()))
+        bids = sorted((x for x in orders if x[1].side == "bid"), key=lambda x: -x[1].price)
+        asks = sorted((x for x in orders if x[1].side == "ask"), key=lambda x: x[1].price)
+        for at, o in bids + asks:
+            c["l3_price"].append(o.price)
+            c["l3_key"].append(-o.price if o.side == "bid" else o.price)
+            c["l3_size"].append(o.size)
+            c["l3_user"].append(self.users.setdefault(o.user, len(self.users)))
+            c["l3_oid"].append(o.order_id)
+            c["l3_offset"].append(_NULL if o.oracle_offset is None else o.oracle_offset)
+            c["l3_offset_null"].append(o.oracle_offset is None)
+            c["l3_post_only"].append(o.post_only)
+            c["l3_own"].append(o.user in self.own)
+            c["l3_at"].append(at)
+        c["l1"].append(start + len(bids))
+        c["l2"].append(start + len(bids) + len(asks))
+
+    # -- a full block: to arrays, to the cache ------------------------------------------------------
+    def _finish(self) -> Block:
+        cols = self.cols
+        cols["rows"].append(len(cols["market"]))  # where the last snapshot's rows end
+        strings = {"names": list(self.names), "users": list(self.users),
+                   "specs": [msgspec.to_builtins(s) for s in self.specs]}
+        arrays: dict[str, np.ndarray] = {}
+        too_big = False
+        for name in TICK + ROW + LEVEL + L3:
+            try:
+                arrays[name] = np.array(cols[name], dtype=np.int64)
+            except OverflowError:
+                arrays[name] = np.array(cols[name], dtype=object)
+                too_big = True
+        for blob in BLOBS:
+            parts = cols[blob]
+            arrays[f"{blob}_off"] = np.cumsum([0] + [len(p) for p in parts], dtype=np.int64)
+            arrays[blob] = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        if too_big:
+            self.writable = False
+        if self.writable:
+            self._save(arrays, strings)
+        self._new()
+        return Block(arrays, strings)
+
+    def _save(self, arrays: dict, strings: dict) -> None:
+        folder = self.tape.folder
+        tmp = folder / f"{_block_name(len(self.saved))}.{os.getpid()}.tmp.npz"
+        try:
+            np.savez(tmp, strings=np.frombuffer(json.dumps(strings).encode(), dtype=np.uint8), **arrays)
+            os.replace(tmp, folder / _block_name(len(self.saved)))
+        except OSError:  # a full disk: this replay goes on from JSON, the next one reads JSON again
+            self.writable = False
+            tmp.unlink(missing_ok=True)
+            return
+        self.saved.append(len(arrays["seq"]))
+
+    def _write_key(self, session: Session) -> None:
+        folder = self.tape.folder
+        value = {**self.tape.key, "ticks": self.tape.ticks, "blocks": self.saved,
+                 "problems": [dataclasses.asdict(p) for p in session.issues]}
+        tmp = folder / f"{KEY}.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(json.dumps(value), encoding="utf-8")
+            os.replace(tmp, folder / KEY)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+

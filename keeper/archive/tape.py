@@ -1,0 +1,217 @@
+"""A session's columns (keeper/archive/columns.py) read back as model values, tick by tick.
+
+A replay looks at a small part of each tick: the oracles, the trades, the book at its own
+orders' prices, and the book's top for the risk gate's check against the mid. So the books
+are views over the columns: `RecordedBook` is the Book the strategy sees, made whole only if
+it reads the levels; `OthersBook` answers the queue model's questions at one price (the size
+there, the L3 orders there, in queue order) with a bisection over that tick's slice.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from typing import Iterator, Optional
+
+import msgspec
+
+from keeper.archive.columns import Block, Tape
+from keeper.model import Book, BookOrder, Execution, LastPlan, Level, MarketState, Side, Trade, UserState
+
+_TRADES = msgspec.msgpack.Decoder(tuple[Trade, ...])
+_USER = msgspec.msgpack.Decoder(UserState)
+_LAST_PLAN = msgspec.msgpack.Decoder(Optional[LastPlan])
+_EXECUTION = msgspec.msgpack.Decoder(Execution)
+PROGRESS_EVERY = 256  # snapshots between progress updates
+
+
+def ticks(tape: Tape, start: int = 0, end: Optional[int] = None, shown=None) -> Iterator[tuple[Block, int]]:
+    """(block, index in it) of the snapshots [start, end) of the tape; `shown` (a
+    keeper.ui.progress.Progress over tape.total()) is told as they go."""
+    served = 0
+    for first, block in tape.blocks(start):
+        for i in range(max(0, start - first), block.n):
+            if end is not None and first + i >= end:
+                return
+            served += 1
+            if shown is not None and not served % PROGRESS_EVERY:
+                shown.update(tape.done(first + i + 1), served)
+            yield block, i
+    if shown is not None:
+        shown.update(tape.done(None), served)
+
+
+def markets(block: Block, i: int) -> dict[str, MarketState]:
+    """The snapshot's markets as recorded, in its order."""
+    out = {}
+    b = block
+    for r in range(b.rows[i], b.rows[i + 1]):
+        out[b.names[b.market[r]]] = MarketState(
+            b.specs[b.spec[r]], b.oracle[r], b.oracle_slot[r], b.conf[r], b.mark[r], b.funding[r],
+            RecordedBook(b, r), None if b.vbid_null[r] else b.vbid[r], None if b.vask_null[r] else b.vask[r],
+            _TRADES.decode(b.blob("trades", r)) if b.trades_n[r] else (), None if b.ref_null[r] else b.ref[r])
+    return out
+
+
+def others(block: Block, i: int) -> dict[str, "OthersBook"]:
+    """Per market, what others had resting: the queue a replayed order joins."""
+    return {block.names[block.market[r]]: OthersBook(block, r) for r in range(block.rows[i], block.rows[i + 1])}
+
+
+def user(block: Block, i: int) -> UserState:
+    return _USER.decode(block.blob("user", i))
+
+
+def last_plan(block: Block, i: int) -> Optional[LastPlan]:
+    return _LAST_PLAN.decode(block.blob("last_plan", i))
+
+
+def execution(block: Block, i: int) -> Optional[Execution]:
+    """The execution recorded right after the snapshot, or None."""
+    data = block.blob("execution", i)
+    return _EXECUTION.decode(data) if data else None
+
+
+def _order(b: Block, k: int, side: Side) -> BookOrder:
+    return BookOrder(side, int(b.l3_price[k]), int(b.l3_size[k]), b.users[b.l3_user[k]], int(b.l3_oid[k]),
+                     None if b.l3_offset_null[k] else int(b.l3_offset[k]), bool(b.l3_post_only[k]))
+
+
+class RecordedBook:
+    """The recorded Book of one market at one snapshot, made when first read. It answers as a
+    Book does, is equal to the Book it stands for, and the archive writes it as that Book."""
+
+    __slots__ = ("_b", "_r", "_book")
+
+    def __init__(self, block: Block, row: int) -> None:
+        self._b, self._r, self._book = block, row, None
+
+    def model_value(self) -> Book:
+        return self.book()
+
+    def book(self) -> Book:
+        if self._book is None:
+            b, r = self._b, self._r
+            b0, b1, b2 = b.b0[r], b.b1[r], b.b2[r]
+            bids = tuple(map(Level, b.lv_price[b0:b1].tolist(), b.lv_size[b0:b1].tolist()))
+            asks = tuple(map(Level, b.lv_price[b1:b2].tolist(), b.lv_size[b1:b2].tolist()))
+            l3 = None
+            if not b.l3_null[r]:
+                l0, l1, l2 = b.l0[r], b.l1[r], b.l2[r]
+                orders: list = [None] * (l2 - l0)
+                for k, at in zip(range(l0, l2), b.l3_at[l0:l2].tolist()):
+                    orders[at] = _order(b, k, "bid" if k < l1 else "ask")
+                l3 = tuple(orders)
+            self._book = Book(bids, asks, l3)
+        return self._book
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        return self.book().bids
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        return self.book().asks
+
+    @property
+    def l3(self) -> Optional[tuple[BookOrder, ...]]:
+        return self.book().l3
+
+    @property
+    def best_bid(self) -> Optional[int]:
+        b, r = self._b, self._r
+        return int(b.lv_price[b.b0[r]]) if b.b0[r] < b.b1[r] else None
+
+    @property
+    def best_ask(self) -> Optional[int]:
+        b, r = self._b, self._r
+        return int(b.lv_price[b.b1[r]]) if b.b1[r] < b.b2[r] else None
+
+    def size_at(self, side: Side, price: int) -> Optional[int]:
+        return self.book().size_at(side, price)
+
+    def orders_at(self, side: Side, price: int) -> Optional[tuple[BookOrder, ...]]:
+        return self.book().orders_at(side, price)
+
+    def ids_on(self, side: Side) -> Optional[frozenset[tuple[str, int]]]:
+        return self.book().ids_on(side)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, RecordedBook):
+            other = other.book()
+        return self.book() == other if isinstance(other, Book) else NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return repr(self.book())
+
+
+class OthersBook:
+    """What others had resting in one market at one snapshot (the recorded run's own quotes
+    taken out), as a queue model asks: by side and price."""
+
+    __slots__ = ("_b", "_r")
+
+    def __init__(self, block: Block, row: int) -> None:
+        self._b, self._r = block, row
+
+    def _side(self, side: Side) -> tuple[int, int]:
+        b, r = self._b, self._r
+        return (b.o0[r], b.o1[r]) if side == "bid" else (b.o1[r], b.o2[r])
+
+    def size_at(self, side: Side, price: int) -> Optional[int]:
+        a, z = self._side(side)
+        b = self._b
+        bid = side == "bid"
+        for level_price, size in zip(b.ov_price[a:z].tolist(), b.ov_size[a:z].tolist()):
+            if level_price == price:
+                return size
+            if (level_price < price) if bid else (level_price > price):
+                return 0
+        return None
+
+    def _l3_range(self, side: Side) -> Optional[tuple[int, int]]:
+        b, r = self._b, self._r
+        if b.l3_null[r]:
+            return None
+        return (b.l0[r], b.l1[r]) if side == "bid" else (b.l1[r], b.l2[r])
+
+    def orders_at(self, side: Side, price: int) -> Optional[tuple[BookOrder, ...]]:
+        span = self._l3_range(side)
+        if span is None:
+            return None
+        b = self._b
+        keys = b.l3_key[span[0]:span[1]].tolist()
+        key = -price if side == "bid" else price
+        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
+        return tuple(_order(b, span[0] + k, side) for k in range(lo, hi) if not b.l3_own[span[0] + k])
+
+    def ids_on(self, side: Side) -> Optional[frozenset[tuple[str, int]]]:
+        span = self._l3_range(side)
+        if span is None:
+            return None
+        b = self._b
+        a, z = span
+        return frozenset((b.users[u], oid) for u, oid, own in zip(b.l3_user[a:z].tolist(), b.l3_oid[a:z].tolist(),
+                                                                  b.l3_own[a:z].tolist()) if not own)
+
+    def _levels(self, side: Side) -> tuple[Level, ...]:
+        a, z = self._side(side)
+        return tuple(map(Level, self._b.ov_price[a:z].tolist(), self._b.ov_size[a:z].tolist()))
+
+    @property
+    def bids(self) -> tuple[Level, ...]:
+        return self._levels("bid")
+
+    @property
+    def asks(self) -> tuple[Level, ...]:
+        return self._levels("ask")
+
+    @property
+    def best_bid(self) -> Optional[int]:
+        a, z = self._side("bid")
+        return int(self._b.ov_price[a]) if a < z else None
+
+    @property
+    def best_ask(self) -> Optional[int]:
+        a, z = self._side("ask")
+        return int(self._b.ov_price[a]) if a < z else None
