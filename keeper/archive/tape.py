@@ -70,9 +70,13 @@ def execution(block: Block, i: int) -> Optional[Execution]:
     return _EXECUTION.decode(data) if data else None
 
 
-def _order(b: Block, k: int, side: Side) -> BookOrder:
-    return BookOrder(side, int(b.l3_price[k]), int(b.l3_size[k]), b.users[b.l3_user[k]], int(b.l3_oid[k]),
-                     None if b.l3_offset_null[k] else int(b.l3_offset[k]), bool(b.l3_post_only[k]))
+def _order(b: Block, prefix: str, k: int, side: Side) -> BookOrder:
+    """The BookOrder of row k of the L3 columns `prefix` ("l3": as recorded; "o3": others')."""
+    column = b.columns
+    return BookOrder(side, column[prefix + "_price"].item(k), column[prefix + "_size"].item(k),
+                     b.users[column[prefix + "_user"].item(k)], column[prefix + "_oid"].item(k),
+                     None if column[prefix + "_offset_null"].item(k) else column[prefix + "_offset"].item(k),
+                     bool(column[prefix + "_post_only"].item(k)))
 
 
 class RecordedBook:
@@ -95,11 +99,9 @@ class RecordedBook:
             asks = tuple(map(Level, b.lv_price[b1:b2].tolist(), b.lv_size[b1:b2].tolist()))
             l3 = None
             if not b.l3_null[r]:
-                l0, l1, l2 = b.l0[r], b.l1[r], b.l2[r]
-                orders: list = [None] * (l2 - l0)
-                for k, at in zip(range(l0, l2), b.l3_at[l0:l2].tolist()):
-                    orders[at] = _order(b, k, "bid" if k < l1 else "ask")
-                l3 = tuple(orders)
+                l0, l1 = b.l0[r], b.l1[r]
+                l3 = tuple(_order(b, "l3", k, "ask" if ask else "bid")
+                           for k, ask in zip(range(l0, l1), b.l3_side[l0:l1].tolist()))
             self._book = Book(bids, asks, l3)
         return self._book
 
@@ -147,71 +149,84 @@ class RecordedBook:
 
 class OthersBook:
     """What others had resting in one market at one snapshot (the recorded run's own quotes
-    taken out), as a queue model asks: by side and price."""
+    taken out), as a queue model asks: by side and price. A replay asks it about each of its
+    resting orders twice a tick (this snapshot's book, then the previous one's for a floating
+    order's new price), so a side's columns become Python lists on the first question."""
 
-    __slots__ = ("_b", "_r")
+    __slots__ = ("_b", "_r", "_levels", "_l3")
 
     def __init__(self, block: Block, row: int) -> None:
         self._b, self._r = block, row
+        self._levels: dict[str, tuple[list[int], list[int]]] = {}
+        self._l3: dict[str, Optional[tuple[int, list[int]]]] = {}
 
-    def _side(self, side: Side) -> tuple[int, int]:
-        b, r = self._b, self._r
-        return (b.o0[r], b.o1[r]) if side == "bid" else (b.o1[r], b.o2[r])
+    def _side(self, side: Side) -> tuple[list[int], list[int]]:
+        """(prices, sizes) of a side's levels, best first."""
+        levels = self._levels.get(side)
+        if levels is None:
+            b, r = self._b, self._r
+            a, z = (b.o0[r], b.o1[r]) if side == "bid" else (b.o1[r], b.o2[r])
+            levels = self._levels[side] = (b.ov_price[a:z].tolist(), b.ov_size[a:z].tolist())
+        return levels
 
     def size_at(self, side: Side, price: int) -> Optional[int]:
-        a, z = self._side(side)
-        b = self._b
-        bid = side == "bid"
-        for level_price, size in zip(b.ov_price[a:z].tolist(), b.ov_size[a:z].tolist()):
-            if level_price == price:
-                return size
-            if (level_price < price) if bid else (level_price > price):
-                return 0
+        prices, sizes = self._side(side)
+        if side == "bid":
+            for k, level_price in enumerate(prices):
+                if level_price <= price:
+                    return sizes[k] if level_price == price else 0
+        else:
+            for k, level_price in enumerate(prices):
+                if level_price >= price:
+                    return sizes[k] if level_price == price else 0
         return None
 
-    def _l3_range(self, side: Side) -> Optional[tuple[int, int]]:
-        b, r = self._b, self._r
-        if b.l3_null[r]:
-            return None
-        return (b.l0[r], b.l1[r]) if side == "bid" else (b.l1[r], b.l2[r])
+    def _l3_side(self, side: Side) -> Optional[tuple[int, list[int]]]:
+        """(first row, sort keys) of others' L3 orders on a side, or None where there is no L3."""
+        if side not in self._l3:
+            b, r = self._b, self._r
+            if b.l3_null[r]:
+                self._l3[side] = None
+            else:
+                a, z = (b.q0[r], b.q1[r]) if side == "bid" else (b.q1[r], b.q2[r])
+                self._l3[side] = (a, b.o3_key[a:z].tolist())
+        return self._l3[side]
 
     def orders_at(self, side: Side, price: int) -> Optional[tuple[BookOrder, ...]]:
-        span = self._l3_range(side)
-        if span is None:
+        found = self._l3_side(side)
+        if found is None:
             return None
-        b = self._b
-        keys = b.l3_key[span[0]:span[1]].tolist()
+        first, keys = found
         key = -price if side == "bid" else price
-        lo, hi = bisect_left(keys, key), bisect_right(keys, key)
-        return tuple(_order(b, span[0] + k, side) for k in range(lo, hi) if not b.l3_own[span[0] + k])
+        lo = bisect_left(keys, key)
+        if lo == len(keys) or keys[lo] != key:
+            return ()
+        b = self._b
+        return tuple(_order(b, "o3", first + k, side) for k in range(lo, bisect_right(keys, key, lo)))
 
     def ids_on(self, side: Side) -> Optional[frozenset[tuple[str, int]]]:
-        span = self._l3_range(side)
-        if span is None:
+        found = self._l3_side(side)
+        if found is None:
             return None
         b = self._b
-        a, z = span
-        return frozenset((b.users[u], oid) for u, oid, own in zip(b.l3_user[a:z].tolist(), b.l3_oid[a:z].tolist(),
-                                                                  b.l3_own[a:z].tolist()) if not own)
-
-    def _levels(self, side: Side) -> tuple[Level, ...]:
-        a, z = self._side(side)
-        return tuple(map(Level, self._b.ov_price[a:z].tolist(), self._b.ov_size[a:z].tolist()))
+        a, z = found[0], found[0] + len(found[1])
+        users = b.users
+        return frozenset((users[u], oid) for u, oid in zip(b.o3_user[a:z].tolist(), b.o3_oid[a:z].tolist()))
 
     @property
     def bids(self) -> tuple[Level, ...]:
-        return self._levels("bid")
+        return tuple(map(Level, *self._side("bid")))
 
     @property
     def asks(self) -> tuple[Level, ...]:
-        return self._levels("ask")
+        return tuple(map(Level, *self._side("ask")))
 
     @property
     def best_bid(self) -> Optional[int]:
-        a, z = self._side("bid")
-        return int(self._b.ov_price[a]) if a < z else None
+        prices = self._side("bid")[0]
+        return prices[0] if prices else None
 
     @property
     def best_ask(self) -> Optional[int]:
-        a, z = self._side("ask")
-        return int(self._b.ov_price[a]) if a < z else None
+        prices = self._side("ask")[0]
+        return prices[0] if prices else None

@@ -51,6 +51,10 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
     # worst-case base per market and side once every kept order fills: [long, short]
     exposure = {name: [max(p.base, 0), max(-p.base, 0)] for name, p in user.positions.items()}
     sides = None  # worst-case quote per side over all markets, as orders are kept (made when first needed)
+    # each market's worst side at its oracle, and their sum: the gross the total cap counts
+    worst_value = {name: quote_value(max(e), markets[name].oracle_price, markets[name].spec.base_precision)
+                   for name, e in exposure.items() if name in markets}
+    gross = sum(worst_value.values())
     # Drift's maintenance margin, as orders are kept: what is left above it is the distance to liquidation
     maint = None if user.maintenance_requirement is None or user.maintenance_collateral is None else [
         user.maintenance_requirement,
@@ -81,9 +85,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
         if (cap := limits.position_base(bp)) is not None and cap - mine < allowed:
             rule, allowed = "max_position_base", cap - mine
         # the gross cap counts this market at its larger side, so growing the smaller side is free up to it
-        other = sum(quote_value(max(e), markets[name].oracle_price, markets[name].spec.base_precision)
-                    for name, e in exposure.items() if name in markets) - quote_value(worst, oracle, bp)
-        room = base_for(max(0, total_cap - other), oracle, spec) - mine
+        room = base_for(max(0, total_cap - (gross - quote_value(worst, oracle, bp))), oracle, spec) - mine
         if room < allowed:
             rule, allowed = total_rule, room
         if cover is not None:
@@ -109,6 +111,9 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
             maint[0] += quote_value(max(0, mine + size - worst), oracle, bp) \
                 * spec.margin_ratio_maintenance // MARGIN_PRECISION
         held[side] += size
+        value = quote_value(max(held), oracle, bp)
+        gross += value - worst_value.get(intent.market, 0)
+        worst_value[intent.market] = value
         if sides is not None:
             sides[side] += quote_value(size, oracle, bp)
         kept.append(intent)

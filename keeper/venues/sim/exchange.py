@@ -60,9 +60,11 @@ class Exchange:
         self.markets[market].move(price, self.slot if slot is None else slot)
 
     def end_tick(self, dt_ms: int) -> None:
-        """After a tick's flow: TWAPs and funding rates, then liquidation if margin is breached."""
-        for m in self.markets.values():
-            m.accrue_twaps(dt_ms)
+        """After a tick's flow: TWAPs and funding rates (no time passed, nothing to accrue: a
+        replay sets the archived rates itself), then liquidation if margin is breached."""
+        if dt_ms:
+            for m in self.markets.values():
+                m.accrue_twaps(dt_ms)
         if liquidate(self):
             self.liquidations += 1
 
