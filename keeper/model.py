@@ -284,11 +284,14 @@ class Intent(Value):
             raise ValueError(f"intent side must be 'bid' or 'ask', not {self.side!r}")
         if self.ioc and self.post_only:
             raise ValueError("an intent is post-only or immediate-or-cancel, not both")
-        for name in ("size", "price", "oracle_offset", "expiry_s"):
-            value = getattr(self, name)
-            if value is not None and (type(value) is not int):
-                raise TypeError(f"intent {name} must be an int in Drift precision, not {type(value).__name__}")
-        if (self.price is None) == (self.oracle_offset is None):
+        price, offset = self.price, self.oracle_offset
+        if (type(self.size) is not int or type(self.expiry_s) is not int or (price is not None and type(price) is not int)
+                or (offset is not None and type(offset) is not int)):  # strategies make many: one test on the way
+            for name in ("size", "price", "oracle_offset", "expiry_s"):
+                value = getattr(self, name)
+                if value is not None and (type(value) is not int):
+                    raise TypeError(f"intent {name} must be an int in Drift precision, not {type(value).__name__}")
+        if (price is None) == (offset is None):
             raise ValueError("an intent has either a limit price or an oracle offset")
 
     def price_at(self, oracle: int) -> int:

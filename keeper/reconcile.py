@@ -11,10 +11,13 @@ match: it is replaced before it lapses.
 """
 from __future__ import annotations
 
-from collections import Counter
+from operator import attrgetter
 from typing import Optional
 
 from keeper.model import MAX_OPEN_ORDERS, MAX_USER_ORDER_ID, Intent, OpenOrder, Placement, Plan, replace
+
+
+_order_id = attrgetter("order_id")
 
 
 def _order_key(o: OpenOrder) -> tuple:
@@ -51,23 +54,28 @@ def with_ttl(intent: Intent, quote_ttl_s: Optional[int]) -> Intent:
 
 def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped: tuple[str, ...] = (),
               now_s: int = 0, quote_ttl_s: Optional[int] = None) -> Plan:
-    wanted = Counter(_intent_key(i) for i in intents if not i.ioc)
+    wanted: dict[tuple, int] = {}
+    for i in intents:
+        if not i.ioc:
+            key = _intent_key(i)
+            wanted[key] = wanted.get(key, 0) + 1
     cancels = []
-    for order in sorted(open_orders, key=lambda o: o.order_id):
+    for order in sorted(open_orders, key=_order_id):
         if order.user_order_id == 0:
             continue
         key = _order_key(order)
-        if wanted[key] > 0 and not _lapsing(order, now_s, quote_ttl_s):
+        if wanted.get(key, 0) > 0 and not _lapsing(order, now_s, quote_ttl_s):
             wanted[key] -= 1
         else:
             cancels.append(order)
 
     missing = []
     for intent in intents:
-        key = _intent_key(intent)
         if intent.ioc:  # it never rests, so nothing resting stands for it: send it every time
             missing.append(intent)
-        elif wanted[key] > 0:
+            continue
+        key = _intent_key(intent)
+        if wanted[key] > 0:
             wanted[key] -= 1
             missing.append(intent)
 
@@ -77,15 +85,16 @@ def reconcile(intents: list[Intent], open_orders: tuple[OpenOrder, ...], dropped
         notes += [f"{i.market} {i.side}: no free order slot ({MAX_OPEN_ORDERS} max)" for i in missing[free_slots:]]
         missing = missing[: max(free_slots, 0)]
 
-    # Lowest free ids, never one still resting or being cancelled in this plan, so that a
-    # recorded plan is a pure function of the snapshot (replay --verify depends on it).
-    taken = {o.user_order_id for o in open_orders}
-    free_ids = (uid for uid in range(1, MAX_USER_ORDER_ID + 1) if uid not in taken)
     places = []
-    for intent in missing:
-        uid = next(free_ids, None)
-        if uid is None:
-            notes.append(f"{intent.market} {intent.side}: no free user_order_id")
-            continue
-        places.append(Placement(with_ttl(intent, quote_ttl_s), uid))
+    if missing:
+        # Lowest free ids, never one still resting or being cancelled in this plan, so that a
+        # recorded plan is a pure function of the snapshot (replay --verify depends on it).
+        taken = {o.user_order_id for o in open_orders}
+        free_ids = (uid for uid in range(1, MAX_USER_ORDER_ID + 1) if uid not in taken)
+        for intent in missing:
+            uid = next(free_ids, None)
+            if uid is None:
+                notes.append(f"{intent.market} {intent.side}: no free user_order_id")
+                continue
+            places.append(Placement(with_ttl(intent, quote_ttl_s), uid))
     return Plan(cancels=tuple(cancels), places=tuple(places), dropped=tuple(notes))

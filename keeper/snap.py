@@ -35,8 +35,9 @@ def snap_intents(intents: list[Intent], markets: dict[str, MarketState]) -> tupl
             if price <= 0:
                 dropped.append(f"{intent.market} {intent.side}: price {intent.price} not positive")
                 continue
-            kept.append(replace(intent, size=size, price=price))
+            kept.append(intent if size == intent.size and price == intent.price else replace(intent, size=size, price=price))
         else:
             offset = snap_price(intent.oracle_offset, spec.tick_size, intent.side)
-            kept.append(replace(intent, size=size, oracle_offset=offset))
+            kept.append(intent if size == intent.size and offset == intent.oracle_offset
+                        else replace(intent, size=size, oracle_offset=offset))
     return kept, dropped

@@ -6,6 +6,7 @@ orders it wants resting. No I/O, no clock, no randomness; that is what lets
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 from decimal import Decimal
@@ -13,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Optional, Sequence
 
-from keeper.model import PRICE_PRECISION, Intent, Kind, MarketState, Snapshot, replace
+from keeper.model import PRICE_PRECISION, Intent, Kind, MarketState, OpenOrder, Snapshot, replace
 from strategies.params import Param, PerMarket  # noqa: F401  (re-exported: a strategy file imports from base)
 
 # Bounds that keep quote()'s maths finite: a quote 100% from the oracle has no price, and
@@ -131,7 +132,13 @@ def base_from_units(market: MarketState, units: Decimal | float) -> int:
 
 def base_for_notional(market: MarketState, usd: Decimal | float) -> int:
     """Base amount worth `usd` at the oracle price."""
-    return int(Decimal(str(usd)) * PRICE_PRECISION * market.spec.base_precision) // market.oracle_price
+    return _notional(usd, market.spec.base_precision) // market.oracle_price
+
+
+@functools.lru_cache(maxsize=256)
+def _notional(usd: Decimal | float, base_precision: int) -> int:
+    # every tick asks again for the same few sizes; equal amounts give equal Decimals, so equal keys agree
+    return int(Decimal(str(usd)) * PRICE_PRECISION * base_precision)
 
 
 def sticky(snapshot: Snapshot, want: Intent, tolerance_bps: float) -> Intent:
@@ -144,9 +151,8 @@ def sticky(snapshot: Snapshot, want: Intent, tolerance_bps: float) -> Intent:
     oracle = snapshot.markets[want.market].oracle_price
     band = oracle * tolerance_bps / 10_000
     floating = want.oracle_offset is not None
-    for order in snapshot.user.open_orders:
-        if (order.user_order_id == 0 or order.market != want.market or order.side != want.side
-                or order.post_only != want.post_only or order.reduce_only != want.reduce_only
+    for order in _keeper_orders(snapshot.user.open_orders).get((want.market, want.side), ()):
+        if (order.post_only != want.post_only or order.reduce_only != want.reduce_only
                 or (order.oracle_offset is not None) != floating):
             continue
         target, resting = (want.oracle_offset, order.oracle_offset) if floating else (want.price, order.price)
@@ -154,3 +160,19 @@ def sticky(snapshot: Snapshot, want: Intent, tolerance_bps: float) -> Intent:
             return replace(want, size=order.remaining, price=None if floating else order.price,
                            oracle_offset=order.oracle_offset if floating else None)
     return want
+
+
+_indexed: tuple[tuple, dict] = ((), {})
+
+
+def _keeper_orders(open_orders: tuple[OpenOrder, ...]) -> dict[tuple[str, str], list[OpenOrder]]:
+    """The keeper's open orders by (market, side), in their order. Built once per snapshot (a
+    strategy asks for each of its intents), remembered by the tuple it was built from."""
+    global _indexed
+    if _indexed[0] is not open_orders:
+        index: dict[tuple[str, str], list[OpenOrder]] = {}
+        for order in open_orders:
+            if order.user_order_id:
+                index.setdefault((order.market, order.side), []).append(order)
+        _indexed = (open_orders, index)
+    return _indexed[1]

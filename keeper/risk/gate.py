@@ -62,12 +62,14 @@ class RiskGate:
         notes = []
         book = stale_book(snapshot, account)
         guarded = {}
+        limits = self.config.limits
         for name, market in snapshot.markets.items():
-            why = book or untrusted(market, snapshot.slot, self.config.limits(name), previous.get(name))
+            why = book or untrusted(market, snapshot.slot, limits(name), previous.get(name))
             if why:
                 guarded[name] = why
                 notes.append(f"risk guard: {name} not quoted: {why}")
-        intents = [i for i in intents if i.market not in guarded]
+        if guarded:
+            intents = [i for i in intents if i.market not in guarded]
 
         if self.state == REDUCING:
             return self._reducing(intents, snapshot, guarded, notes)

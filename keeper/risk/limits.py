@@ -39,7 +39,9 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
 
     Each intent gets the room every rule leaves it (in base); the tightest rule, the first
     in the order below among equals, decides: max_order, max_position, max_position_base,
-    max_total or max_leverage, drawdown_cover, liquidation_buffer."""
+    max_total or max_leverage, drawdown_cover, liquidation_buffer. (It runs for every intent
+    of every tick, so base_for and quote_value are written out: every amount here is >= 0,
+    and the oracle of a market that passed the guards is > 0.)"""
     kept, notes = [], []
     account = config.account
     user = snapshot.user
@@ -63,58 +65,65 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
         if intent.reduce_only:
             kept.append(intent)
             continue
-        market = markets[intent.market]
-        spec, limits, oracle = market.spec, config.limits(intent.market), market.oracle_price
+        name = intent.market
+        market = markets[name]
+        spec, limits, oracle = market.spec, config.limits(name), market.oracle_price
         bp = spec.base_precision
         price = intent.price if intent.price is not None else oracle + intent.oracle_offset
         if low_collateral:
-            notes.append(f"risk min_free_collateral: {intent.market} {intent.side} dropped (free collateral "
+            notes.append(f"risk min_free_collateral: {name} {intent.side} dropped (free collateral "
                          f"{user.free_collateral} < {account.min_free_collateral_quote})")
             continue
         if abs(price - oracle) * BPS > limits.band_bps * oracle:
-            notes.append(f"risk band: {intent.market} {intent.side} at {price} is more than {limits.band_bps} bps "
+            notes.append(f"risk band: {name} {intent.side} at {price} is more than {limits.band_bps} bps "
                          f"from the oracle {oracle}")
             continue
         side = 0 if intent.side == "bid" else 1
-        held = exposure.setdefault(intent.market, [0, 0])
-        mine, worst = held[side], max(held)
-        rule, allowed = "max_order", base_for(limits.max_order_quote, price, spec)
-        room = base_for(limits.max_position_quote, price, spec) - mine
+        held = exposure.get(name)
+        if held is None:
+            held = exposure[name] = [0, 0]
+        mine = held[side]
+        worst = held[0] if held[0] >= held[1] else held[1]
+        rule, allowed = "max_order", limits.max_order_quote * bp // price if price > 0 else 0
+        room = (limits.max_position_quote * bp // price if price > 0 else 0) - mine
         if room < allowed:
             rule, allowed = "max_position", room
-        if (cap := limits.position_base(bp)) is not None and cap - mine < allowed:
+        if limits.max_position_base is not None and (cap := limits.position_base(bp)) - mine < allowed:
             rule, allowed = "max_position_base", cap - mine
         # the gross cap counts this market at its larger side, so growing the smaller side is free up to it
-        room = base_for(max(0, total_cap - (gross - quote_value(worst, oracle, bp))), oracle, spec) - mine
+        other = gross - worst * oracle // bp
+        room = (total_cap - other if total_cap > other else 0) * bp // oracle - mine
         if room < allowed:
             rule, allowed = total_rule, room
         if cover is not None:
             if sides is None:
                 sides = list(side_exposure(snapshot))
-            room = base_for(max(0, cover[side] - sides[side]), oracle, spec)
+            room = (cover[side] - sides[side] if cover[side] > sides[side] else 0) * bp // oracle
             if room < allowed:
                 rule, allowed = "drawdown_cover", room
-        grows = max(0, mine + intent.size - worst)  # what this order adds to the market's worst case
-        if maint is not None and grows and spec.margin_ratio_maintenance:
-            left = max(0, maint[1] - maint[0]) * MARGIN_PRECISION // spec.margin_ratio_maintenance
-            room = worst - mine + base_for(left, oracle, spec)
+        grows = mine + intent.size - worst  # what this order adds to the market's worst case, if > 0
+        ratio = spec.margin_ratio_maintenance
+        if maint is not None and grows > 0 and ratio:
+            left = (maint[1] - maint[0] if maint[1] > maint[0] else 0) * MARGIN_PRECISION // ratio
+            room = worst - mine + left * bp // oracle
             if room < allowed:
                 rule, allowed = "liquidation_buffer", room
         size = intent.size if allowed >= intent.size else fit(max(0, allowed), spec)
         if size == 0:
-            notes.append(f"risk {rule}: {intent.market} {intent.side} of {intent.size} dropped (room {max(0, allowed)})")
+            notes.append(f"risk {rule}: {name} {intent.side} of {intent.size} dropped (room {max(0, allowed)})")
             continue
         if size < intent.size:
-            notes.append(f"risk {rule}: {intent.market} {intent.side} trimmed from {intent.size} to {size}")
+            notes.append(f"risk {rule}: {name} {intent.side} trimmed from {intent.size} to {size}")
             intent = replace(intent, size=size)
         if maint is not None:
-            maint[0] += quote_value(max(0, mine + size - worst), oracle, bp) \
-                * spec.margin_ratio_maintenance // MARGIN_PRECISION
-        held[side] += size
-        value = quote_value(max(held), oracle, bp)
-        gross += value - worst_value.get(intent.market, 0)
-        worst_value[intent.market] = value
+            grown = mine + size - worst
+            if grown > 0:
+                maint[0] += grown * oracle // bp * ratio // MARGIN_PRECISION
+        held[side] = mine + size
+        value = (held[0] if held[0] >= held[1] else held[1]) * oracle // bp
+        gross += value - worst_value.get(name, 0)
+        worst_value[name] = value
         if sides is not None:
-            sides[side] += quote_value(size, oracle, bp)
+            sides[side] += size * oracle // bp
         kept.append(intent)
     return kept, notes
