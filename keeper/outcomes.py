@@ -18,6 +18,8 @@ log = logging.getLogger("keeper")
 
 
 def last_plan(execution: Execution, snapshot: Snapshot) -> LastPlan:
+    if not execution.plan.places:
+        return LastPlan(execution.ts, (), execution.plan.dropped)
     placed = {o.user_order_id: o for o in execution.outcomes if o.action == "place"}
     resting = {(o.market, o.user_order_id): o for o in snapshot.user.open_orders}
     traded: Counter[tuple[str, int]] = Counter()

@@ -5,6 +5,8 @@ replay of it are summarised by the same code.
 """
 from __future__ import annotations
 
+import functools
+
 from keeper.accounting import Ledger, quote_value
 from keeper.model import PRICE_PRECISION, QUOTE_PRECISION, Snapshot
 from keeper.ui.units import asset as asset_of, number, usd
@@ -24,27 +26,33 @@ class Report:
 
     def observe(self, snapshot: Snapshot) -> None:
         self.snapshots += 1
-        for name in snapshot.markets:
-            position = snapshot.user.positions.get(name)
-            self.end_base[name] = position.base if position else 0
+        positions, ledgers, oracle = snapshot.user.positions, self.ledgers, self.oracle
         for name, market in snapshot.markets.items():
-            if name not in self.ledgers:
-                self.ledgers[name] = Ledger(market.spec.base_precision)
-            self.oracle[name] = market.oracle_price
+            position = positions.get(name)
+            self.end_base[name] = position.base if position else 0
+            if name not in ledgers:
+                ledgers[name] = Ledger(market.spec.base_precision)
+            oracle[name] = market.oracle_price
         for fill in snapshot.user.fills:
-            if fill.market in self.ledgers:
-                self.ledgers[fill.market].apply(fill)
+            if fill.market in ledgers:
+                ledgers[fill.market].apply(fill)
         for name, amount in snapshot.user.funding.items():
-            if name in self.ledgers:
-                self.ledgers[name].funding += amount
+            if name in ledgers:
+                ledgers[name].funding += amount
         total = total_inventory = 0
-        for name, ledger in self.ledgers.items():
-            pnl = ledger.total_pnl(self.oracle[name])
+        peak, drawdown, max_inventory = self.peak, self.drawdown, self.max_inventory_quote
+        for name, ledger in ledgers.items():
+            price = oracle[name]
+            value = quote_value(ledger.base, price, ledger.base_precision)
+            pnl = ledger.realized + value - ledger.cost - ledger.fees + ledger.funding  # Ledger.total_pnl
             total += pnl
-            self._track(name, pnl)
-            inventory = abs(quote_value(ledger.base, self.oracle[name], ledger.base_precision))
+            if pnl > peak.get(name, 0):
+                peak[name] = pnl
+            drawdown[name] = max(drawdown.get(name, 0), peak.setdefault(name, 0) - pnl)
+            inventory = abs(value)
             total_inventory += inventory
-            self.max_inventory_quote[name] = max(self.max_inventory_quote.get(name, 0), inventory)
+            if inventory > max_inventory.get(name, -1):
+                max_inventory[name] = inventory
         self._track("total", total)
         self.total_pnl, self.gross_inventory = total, total_inventory  # as of this snapshot, quote
         # the total is the largest gross exposure held at one time, not a sum of per-market peaks
@@ -58,7 +66,7 @@ class Report:
         units: dict[str, float] = {}
         price: dict[str, int] = {}
         for name, ledger in self.ledgers.items():
-            asset = asset_of(name)
+            asset = _asset(name)
             units[asset] = units.get(asset, 0) + ledger.base / ledger.base_precision
             if name.endswith("-PERP") or asset not in price:
                 price[asset] = self.oracle[name]
@@ -106,6 +114,11 @@ class Report:
             "max_inventory_usd": usd(self.max_inventory_quote.get(key, 0)),
             "max_drawdown_usd": usd(self.drawdown.get(key, 0)),
         }
+
+
+@functools.lru_cache(maxsize=None)
+def _asset(market: str) -> str:
+    return asset_of(market)
 
 
 # (title, summary key, width): the table fits an 80-column terminal

@@ -145,8 +145,47 @@ class Account:
                 req += quote_value(bids, px, bp) * (MARGIN_PRECISION - weight) // MARGIN_PRECISION
         return req
 
+    def margin(self, oracles: dict[str, int]) -> tuple[int, int, int, int]:
+        """(total collateral, requirement, maintenance collateral, maintenance requirement) in
+        one pass: what total_collateral and requirement give, both ways, for every tick's view."""
+        total = mtotal = self.usdc
+        req = mreq = len(self.orders) * OPEN_ORDER_MARGIN
+        for name, led in self.ledgers.items():
+            spec = self.specs[name]
+            base = led.base
+            bids, asks = self.open_bids[name], self.open_asks[name]
+            if spec.kind == "perp":
+                pnl = led.total_pnl(oracles[name])
+                total += pnl
+                mtotal += pnl
+                if base or bids or asks:
+                    worst = quote_value(max(abs(base + bids), abs(base - asks)), oracles[name], spec.base_precision)
+                    req += worst * spec.margin_ratio_initial // MARGIN_PRECISION
+                    mreq += worst * spec.margin_ratio_maintenance // MARGIN_PRECISION
+                continue
+            px, bp = oracles[name], spec.base_precision
+            if base > 0:
+                value = quote_value(base, px, bp)
+                total += value * spec.asset_weight // MARGIN_PRECISION
+                mtotal += value * (MARGIN_PRECISION - spec.margin_ratio_maintenance) // MARGIN_PRECISION
+            elif base < 0:
+                value = quote_value(base, px, bp)
+                total += value
+                mtotal += value
+            if base or bids or asks:
+                borrow = min(base, base - asks)
+                if borrow < 0:
+                    owed = quote_value(-borrow, px, bp)
+                    req += owed * spec.margin_ratio_initial // MARGIN_PRECISION
+                    mreq += owed * spec.margin_ratio_maintenance // MARGIN_PRECISION
+                bid_value = quote_value(bids, px, bp)
+                req += bid_value * (MARGIN_PRECISION - spec.asset_weight) // MARGIN_PRECISION
+                mreq += bid_value * spec.margin_ratio_maintenance // MARGIN_PRECISION
+        return total, req, mtotal, mreq
+
     def free_collateral(self, oracles: dict[str, int]) -> int:
         return max(0, self.total_collateral(oracles) - self.requirement(oracles))
 
     def below_maintenance(self, oracles: dict[str, int]) -> bool:
-        return self.total_collateral(oracles, True) < self.requirement(oracles, maintenance=True)
+        _, _, collateral, requirement = self.margin(oracles)
+        return collateral < requirement

@@ -102,6 +102,9 @@ class RestingFill:
         if self.remaining > 0:
             size = book.size_at(self.side, price)
             if size is not None:
-                self.model.depth(self.queue, self.level, size, book.orders_at(self.side, price))
+                # only a queue that counts orders ahead of us by id reads them, and only while some are
+                q = self.queue
+                orders = book.orders_at(self.side, price) if q.ahead_ids is not None and q.ahead > 0 else None
+                self.model.depth(q, self.level, size, orders)
                 self.level = size
         return filled

@@ -12,8 +12,8 @@ def user_state(ex: Exchange, drain: bool = True) -> UserState:
     """Our account now; with drain, the fills and funding since the last call are handed over."""
     acct = ex.account
     oracles = ex.oracles()
-    total = acct.total_collateral(oracles)
-    free = max(0, total - acct.requirement(oracles))
+    total, requirement, maintenance_collateral, maintenance_requirement = acct.margin(oracles)
+    free = max(0, total - requirement)
     positions = {n: led.position(n, oracles[n]) for n, led in acct.ledgers.items()}
     open_orders = tuple(
         OpenOrder(o.oid, o.uoid, acct.market_of[o.oid], o.side, o.price, o.size, o.filled, o.offset,
@@ -26,8 +26,7 @@ def user_state(ex: Exchange, drain: bool = True) -> UserState:
         for k in acct.funding:
             acct.funding[k] = 0
     return UserState(total, free, positions, open_orders, fills, funding,
-                     maintenance_collateral=acct.total_collateral(oracles, maintenance=True),
-                     maintenance_requirement=acct.requirement(oracles, maintenance=True))
+                     maintenance_collateral=maintenance_collateral, maintenance_requirement=maintenance_requirement)
 
 
 def market_state(m: SimMarket, drain: bool = True) -> MarketState:
