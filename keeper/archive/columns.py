@@ -47,7 +47,7 @@ _NULL = 0  # the stored value of a None; its mask column says it was None
 TICK = ("seq", "ts", "slot", "book_slot", "book_slot_null", "flatten", "rows")  # rows: one more (where they end)
 ROW = ("market", "spec", "oracle", "oracle_slot", "conf", "mark", "funding", "vbid", "vbid_null", "vask", "vask_null",
        "ref", "ref_null", "trades_n", "b0", "b1", "b2", "o0", "o1", "o2", "l0", "l1", "l3_null", "q0", "q1", "q2")
-LEVEL = ("lv_price", "lv_size", "ov_price", "ov_size")
+LEVEL = ("lv_price", "lv_size", "ov_key", "ov_size")  # ov_key: -price for a bid, price for an ask (ascending)
 L3 = ("l3_side", "l3_price", "l3_size", "l3_user", "l3_oid", "l3_offset", "l3_offset_null", "l3_post_only",
       "o3_key", "o3_price", "o3_size", "o3_user", "o3_oid", "o3_offset", "o3_offset_null", "o3_post_only")
 BLOBS = ("user", "last_plan", "execution", "trades")
@@ -65,13 +65,23 @@ class Block:
         self.n = len(arrays["seq"])
         for name in TICK + ROW:
             setattr(self, name, arrays[name].tolist())
-        self.columns = arrays
+        self.columns = arrays  # by name, as the arrays below
         for name in LEVEL + L3:
             setattr(self, name, arrays[name])
         self.blobs = {b: (arrays[f"{b}_off"].tolist(), memoryview(arrays[b])) for b in BLOBS}
+        self._lists: dict[str, list] = {}
         self.names: list[str] = strings["names"]
         self.users: list[str] = strings["users"]
         self.specs: list[model.MarketSpec] = [msgspec.convert(s, model.MarketSpec) for s in strings["specs"]]
+
+    def list(self, name: str) -> list:
+        """A whole column as a Python list, made on first use: for columns a replay searches on
+        most ticks (a replayed order's level and queue), where numpy's per-element access costs
+        more than converting the block once."""
+        found = self._lists.get(name)
+        if found is None:
+            found = self._lists[name] = self.columns[name].tolist()
+        return found
 
     def blob(self, name: str, index: int) -> memoryview:
         offsets, data = self.blobs[name]
@@ -275,18 +285,20 @@ class _Builder:
             remove[key] = remove.get(key, 0) + o.remaining
         bids = [(lv.price, lv.size - remove.get(("bid", lv.price), 0)) for lv in book.bids]
         asks = [(lv.price, lv.size - remove.get(("ask", lv.price), 0)) for lv in book.asks]
-        c["o0"].append(len(c["ov_price"]))
-        self._levels("ov", [lv for lv in bids if lv[1] > 0], [lv for lv in asks if lv[1] > 0], "o")
+        c["o0"].append(len(c["ov_key"]))
+        self._levels("ov", [(-p, q) for p, q in bids if q > 0], [lv for lv in asks if lv[1] > 0], "o")
         self._l3(book.l3)
 
     def _levels(self, prefix: str, bids, asks, row: str) -> None:
+        """Append both sides' (price, size) levels; the others' book keys them (-price for a bid)."""
         c = self.cols
+        first = c["lv_price" if prefix == "lv" else "ov_key"]
         for levels in (bids, asks):
             for lv in levels:
                 price, size = (lv.price, lv.size) if isinstance(lv, model.Level) else lv
-                c[prefix + "_price"].append(price)
+                first.append(price)
                 c[prefix + "_size"].append(size)
-            c[row + ("1" if levels is bids else "2")].append(len(c[prefix + "_price"]))
+            c[row + ("1" if levels is bids else "2")].append(len(first))
 
     def _l3(self, l3: Optional[tuple[model.BookOrder, ...]]) -> None:
         c = self.cols

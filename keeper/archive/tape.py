@@ -70,13 +70,17 @@ def execution(block: Block, i: int) -> Optional[Execution]:
     return _EXECUTION.decode(data) if data else None
 
 
-def _order(b: Block, prefix: str, k: int, side: Side) -> BookOrder:
-    """The BookOrder of row k of the L3 columns `prefix` ("l3": as recorded; "o3": others')."""
-    column = b.columns
-    return BookOrder(side, column[prefix + "_price"].item(k), column[prefix + "_size"].item(k),
-                     b.users[column[prefix + "_user"].item(k)], column[prefix + "_oid"].item(k),
-                     None if column[prefix + "_offset_null"].item(k) else column[prefix + "_offset"].item(k),
-                     bool(column[prefix + "_post_only"].item(k)))
+def _recorded_order(b: Block, k: int) -> BookOrder:
+    """Row k of the L3 as recorded."""
+    return BookOrder("ask" if b.l3_side.item(k) else "bid", b.l3_price.item(k), b.l3_size.item(k),
+                     b.users[b.l3_user.item(k)], b.l3_oid.item(k),
+                     None if b.l3_offset_null.item(k) else b.l3_offset.item(k), bool(b.l3_post_only.item(k)))
+
+
+def _others_order(b: Block, k: int, side: Side) -> BookOrder:
+    """Row k of others' L3."""
+    return BookOrder(side, b.o3_price.item(k), b.o3_size.item(k), b.users[b.o3_user.item(k)], b.o3_oid.item(k),
+                     None if b.o3_offset_null.item(k) else b.o3_offset.item(k), bool(b.o3_post_only.item(k)))
 
 
 class RecordedBook:
@@ -99,9 +103,7 @@ class RecordedBook:
             asks = tuple(map(Level, b.lv_price[b1:b2].tolist(), b.lv_size[b1:b2].tolist()))
             l3 = None
             if not b.l3_null[r]:
-                l0, l1 = b.l0[r], b.l1[r]
-                l3 = tuple(_order(b, "l3", k, "ask" if ask else "bid")
-                           for k, ask in zip(range(l0, l1), b.l3_side[l0:l1].tolist()))
+                l3 = tuple(_recorded_order(b, k) for k in range(b.l0[r], b.l1[r]))
             self._book = Book(bids, asks, l3)
         return self._book
 
@@ -151,82 +153,63 @@ class OthersBook:
     """What others had resting in one market at one snapshot (the recorded run's own quotes
     taken out), as a queue model asks: by side and price. A replay asks it about each of its
     resting orders twice a tick (this snapshot's book, then the previous one's for a floating
-    order's new price), so a side's columns become Python lists on the first question."""
+    order's new price): each question is a bisection over the block's sort keys."""
 
-    __slots__ = ("_b", "_r", "_levels", "_l3")
+    __slots__ = ("_b", "_r")
 
     def __init__(self, block: Block, row: int) -> None:
         self._b, self._r = block, row
-        self._levels: dict[str, tuple[list[int], list[int]]] = {}
-        self._l3: dict[str, Optional[tuple[int, list[int]]]] = {}
-
-    def _side(self, side: Side) -> tuple[list[int], list[int]]:
-        """(prices, sizes) of a side's levels, best first."""
-        levels = self._levels.get(side)
-        if levels is None:
-            b, r = self._b, self._r
-            a, z = (b.o0[r], b.o1[r]) if side == "bid" else (b.o1[r], b.o2[r])
-            levels = self._levels[side] = (b.ov_price[a:z].tolist(), b.ov_size[a:z].tolist())
-        return levels
 
     def size_at(self, side: Side, price: int) -> Optional[int]:
-        prices, sizes = self._side(side)
-        if side == "bid":
-            for k, level_price in enumerate(prices):
-                if level_price <= price:
-                    return sizes[k] if level_price == price else 0
-        else:
-            for k, level_price in enumerate(prices):
-                if level_price >= price:
-                    return sizes[k] if level_price == price else 0
-        return None
-
-    def _l3_side(self, side: Side) -> Optional[tuple[int, list[int]]]:
-        """(first row, sort keys) of others' L3 orders on a side, or None where there is no L3."""
-        if side not in self._l3:
-            b, r = self._b, self._r
-            if b.l3_null[r]:
-                self._l3[side] = None
-            else:
-                a, z = (b.q0[r], b.q1[r]) if side == "bid" else (b.q1[r], b.q2[r])
-                self._l3[side] = (a, b.o3_key[a:z].tolist())
-        return self._l3[side]
+        b, r = self._b, self._r
+        a, z = (b.o0[r], b.o1[r]) if side == "bid" else (b.o1[r], b.o2[r])
+        keys = b.list("ov_key")
+        key = -price if side == "bid" else price
+        k = bisect_left(keys, key, a, z)
+        if k == z:
+            return None  # beyond the displayed depth, or an empty side
+        return b.list("ov_size")[k] if keys[k] == key else 0
 
     def orders_at(self, side: Side, price: int) -> Optional[tuple[BookOrder, ...]]:
-        found = self._l3_side(side)
-        if found is None:
+        b, r = self._b, self._r
+        if b.l3_null[r]:
             return None
-        first, keys = found
+        a, z = (b.q0[r], b.q1[r]) if side == "bid" else (b.q1[r], b.q2[r])
+        keys = b.list("o3_key")
         key = -price if side == "bid" else price
-        lo = bisect_left(keys, key)
-        if lo == len(keys) or keys[lo] != key:
+        lo = bisect_left(keys, key, a, z)
+        if lo == z or keys[lo] != key:
             return ()
-        b = self._b
-        return tuple(_order(b, "o3", first + k, side) for k in range(lo, bisect_right(keys, key, lo)))
+        return tuple(_others_order(b, k, side) for k in range(lo, bisect_right(keys, key, lo, z)))
 
     def ids_on(self, side: Side) -> Optional[frozenset[tuple[str, int]]]:
-        found = self._l3_side(side)
-        if found is None:
+        b, r = self._b, self._r
+        if b.l3_null[r]:
             return None
-        b = self._b
-        a, z = found[0], found[0] + len(found[1])
+        a, z = (b.q0[r], b.q1[r]) if side == "bid" else (b.q1[r], b.q2[r])
         users = b.users
         return frozenset((users[u], oid) for u, oid in zip(b.o3_user[a:z].tolist(), b.o3_oid[a:z].tolist()))
 
+    def _levels(self, side: Side) -> tuple[Level, ...]:
+        b, r = self._b, self._r
+        a, z = (b.o0[r], b.o1[r]) if side == "bid" else (b.o1[r], b.o2[r])
+        keys = b.ov_key[a:z].tolist()
+        return tuple(map(Level, [-k for k in keys] if side == "bid" else keys, b.ov_size[a:z].tolist()))
+
     @property
     def bids(self) -> tuple[Level, ...]:
-        return tuple(map(Level, *self._side("bid")))
+        return self._levels("bid")
 
     @property
     def asks(self) -> tuple[Level, ...]:
-        return tuple(map(Level, *self._side("ask")))
+        return self._levels("ask")
 
     @property
     def best_bid(self) -> Optional[int]:
-        prices = self._side("bid")[0]
-        return prices[0] if prices else None
+        b, r = self._b, self._r
+        return -b.ov_key.item(b.o0[r]) if b.o0[r] < b.o1[r] else None
 
     @property
     def best_ask(self) -> Optional[int]:
-        prices = self._side("ask")[0]
-        return prices[0] if prices else None
+        b, r = self._b, self._r
+        return b.ov_key.item(b.o1[r]) if b.o1[r] < b.o2[r] else None
