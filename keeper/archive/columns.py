@@ -45,6 +45,7 @@ _NULL = 0  # the stored value of a None; its mask column says it was None
 # Columns per snapshot, per (snapshot, market) row, per level, per L3 order. Blob columns are
 # NAME_off (row offsets, one more than rows) and NAME (the bytes).
 TICK = ("seq", "ts", "slot", "book_slot", "book_slot_null", "flatten", "rows")  # rows: one more (where they end)
+TICK_ROW = ("seq", "ts", "slot", "book_slot", "book_slot_null", "rows")  # as the builder collects them
 ROW = ("market", "spec", "oracle", "oracle_slot", "conf", "mark", "funding", "vbid", "vbid_null", "vask", "vask_null",
        "ref", "ref_null", "trades_n", "b0", "b1", "b2", "o0", "o1", "o2", "l0", "l1", "l3_null", "q0", "q1", "q2")
 LEVEL = ("lv_price", "lv_size", "ov_key", "ov_size")  # ov_key: -price for a bid, price for an ask (ascending)
@@ -153,6 +154,14 @@ def _load(folder: Path, key: dict) -> Optional[dict]:
     return found
 
 
+def _price(order: model.BookOrder) -> int:
+    return order.price
+
+
+def _minus_price(order: model.BookOrder) -> int:
+    return -order.price
+
+
 def _block_name(index: int) -> str:
     return f"block-{index:06d}.bin"
 
@@ -209,7 +218,11 @@ class _Builder:
         self._new()
 
     def _new(self) -> None:
-        self.cols: dict[str, list] = {name: [] for name in TICK + ROW + LEVEL + L3}
+        # per snapshot and per row: a tuple each, turned into columns when the block is full
+        self.tick_rows: list[tuple] = []
+        self.market_rows: list[tuple] = []
+        self.flatten: list[bool] = []
+        self.cols: dict[str, list] = {name: [] for name in LEVEL + L3}
         for blob in BLOBS:
             self.cols[blob] = []
         self.names: dict[str, int] = {}
@@ -246,101 +259,107 @@ class _Builder:
 
     # -- a record into the columns ------------------------------------------------------------------
     def _snapshot(self, seq: int, snap: Snapshot) -> None:
-        c = self.cols
-        for name, value in (("seq", seq), ("ts", snap.ts), ("slot", snap.slot)):
-            c[name].append(value)
-        c["book_slot"].append(_NULL if snap.book_slot is None else snap.book_slot)
-        c["book_slot_null"].append(snap.book_slot is None)
-        c["flatten"].append(False)
-        c["rows"].append(len(c["market"]))
-        c["user"].append(self.encode(snap.user))
-        c["last_plan"].append(self.encode(snap.last_plan))
+        c, encode = self.cols, self.encode
+        no_book_slot = snap.book_slot is None
+        self.tick_rows.append((seq, snap.ts, snap.slot, _NULL if no_book_slot else snap.book_slot, no_book_slot,
+                               len(self.market_rows)))
+        self.flatten.append(False)
+        c["user"].append(encode(snap.user))
+        c["last_plan"].append(encode(snap.last_plan))
         c["execution"].append(b"")
+        ours = snap.user.open_orders
         for name, market in snap.markets.items():
-            self._market(name, market, [o for o in snap.user.open_orders if o.market == market.spec.name])
+            self._market(name, market, [o for o in ours if o.market == market.spec.name] if ours else ())
 
     def _execution(self, execution: model.Execution) -> None:
         self.cols["execution"][-1] = self.encode(execution)
-        self.cols["flatten"][-1] = execution.plan.dropped[:1] == (self.flatten_note,)
+        self.flatten[-1] = execution.plan.dropped[:1] == (self.flatten_note,)
 
-    def _market(self, name: str, m: model.MarketState, ours: list[model.OpenOrder]) -> None:
+    def _market(self, name: str, m: model.MarketState, ours) -> None:
         c = self.cols
-        c["market"].append(self.names.setdefault(name, len(self.names)))
-        c["spec"].append(self.specs.setdefault(m.spec, len(self.specs)))
-        for column, value in (("oracle", m.oracle_price), ("oracle_slot", m.oracle_slot), ("conf", m.oracle_conf),
-                              ("mark", m.mark_price), ("funding", m.funding_rate)):
-            c[column].append(value)
-        for column, value in (("vbid", m.vamm_bid), ("vask", m.vamm_ask), ("ref", m.reference_price)):
-            c[column].append(_NULL if value is None else value)
-            c[column + "_null"].append(value is None)
-        c["trades_n"].append(len(m.trades))
-        c["trades"].append(self.encode(m.trades) if m.trades else b"")
         book = m.book
-        c["b0"].append(len(c["lv_price"]))
-        self._levels("lv", book.bids, book.asks, "b")
+        lv_price, lv_size = c["lv_price"], c["lv_size"]
+        b0 = len(lv_price)
+        lv_price.extend([lv.price for lv in book.bids])
+        b1 = b0 + len(book.bids)
+        lv_price.extend([lv.price for lv in book.asks])
+        lv_size.extend([lv.size for lv in book.bids])
+        lv_size.extend([lv.size for lv in book.asks])
+        b2 = len(lv_price)
         # the recorded run's own quotes are taken out of what others offer (they were not flow)
         remove: dict[tuple[str, int], int] = {}
         for o in ours:
             key = (o.side, o.price_at(m.oracle_price))
             remove[key] = remove.get(key, 0) + o.remaining
-        bids = [(lv.price, lv.size - remove.get(("bid", lv.price), 0)) for lv in book.bids]
-        asks = [(lv.price, lv.size - remove.get(("ask", lv.price), 0)) for lv in book.asks]
-        c["o0"].append(len(c["ov_key"]))
-        self._levels("ov", [(-p, q) for p, q in bids if q > 0], [lv for lv in asks if lv[1] > 0], "o")
-        self._l3(book.l3)
+        ov_key, ov_size = c["ov_key"], c["ov_size"]
+        o0 = len(ov_key)
+        if remove:
+            bids = [(lv.price, lv.size - remove.get(("bid", lv.price), 0)) for lv in book.bids]
+            asks = [(lv.price, lv.size - remove.get(("ask", lv.price), 0)) for lv in book.asks]
+            bids, asks = [lv for lv in bids if lv[1] > 0], [lv for lv in asks if lv[1] > 0]
+            ov_key.extend([-p for p, _ in bids] + [p for p, _ in asks])
+            ov_size.extend([q for _, q in bids] + [q for _, q in asks])
+            o1 = o0 + len(bids)
+        else:
+            ov_key.extend([-lv.price for lv in book.bids])
+            ov_key.extend(lv_price[b1:b2])
+            ov_size.extend(lv_size[b0:b2])
+            o1 = o0 + b1 - b0
+        o2 = len(ov_key)
+        l0, l1, q0, q1, q2 = self._l3(book.l3)
+        vbid, vask, ref = m.vamm_bid, m.vamm_ask, m.reference_price
+        c["trades"].append(self.encode(m.trades) if m.trades else b"")
+        self.market_rows.append((
+            self.names.setdefault(name, len(self.names)), self.specs.setdefault(m.spec, len(self.specs)),
+            m.oracle_price, m.oracle_slot, m.oracle_conf, m.mark_price, m.funding_rate,
+            _NULL if vbid is None else vbid, vbid is None, _NULL if vask is None else vask, vask is None,
+            _NULL if ref is None else ref, ref is None, len(m.trades), b0, b1, b2, o0, o1, o2, l0, l1, book.l3 is None,
+            q0, q1, q2))
 
-    def _levels(self, prefix: str, bids, asks, row: str) -> None:
-        """Append both sides' (price, size) levels; the others' book keys them (-price for a bid)."""
+    def _l3(self, l3: Optional[tuple[model.BookOrder, ...]]) -> tuple[int, int, int, int, int]:
+        """Append the L3 as recorded, then others' orders by side and price; (l0, l1, q0, q1, q2)."""
         c = self.cols
-        first = c["lv_price" if prefix == "lv" else "ov_key"]
-        for levels in (bids, asks):
-            for lv in levels:
-                price, size = (lv.price, lv.size) if isinstance(lv, model.Level) else lv
-                first.append(price)
-                c[prefix + "_size"].append(size)
-            c[row + ("1" if levels is bids else "2")].append(len(first))
-
-    def _l3(self, l3: Optional[tuple[model.BookOrder, ...]]) -> None:
-        c = self.cols
-        c["l3_null"].append(l3 is None)
         orders = l3 or ()
-        c["l0"].append(len(c["l3_price"]))
+        l0 = len(c["l3_price"])
         self._orders("l3", orders)
-        for o in orders:
-            c["l3_side"].append(o.side == "ask")
-        c["l1"].append(len(c["l3_price"]))
-        theirs = [o for o in orders if o.user not in self.own]
-        bids = sorted((o for o in theirs if o.side == "bid"), key=lambda o: -o.price)  # stable: the queue stays
-        asks = sorted((o for o in theirs if o.side == "ask"), key=lambda o: o.price)
-        c["q0"].append(len(c["o3_price"]))
+        c["l3_side"].extend([o.side == "ask" for o in orders])
+        own = self.own
+        theirs = [o for o in orders if o.user not in own] if orders else ()
+        bids = sorted((o for o in theirs if o.side == "bid"), key=_minus_price)  # stable: the queue stays
+        asks = sorted((o for o in theirs if o.side == "ask"), key=_price)
+        q0 = len(c["o3_price"])
         self._orders("o3", bids)
-        c["q1"].append(len(c["o3_price"]))
         self._orders("o3", asks)
-        c["q2"].append(len(c["o3_price"]))
         c["o3_key"].extend([-o.price for o in bids] + [o.price for o in asks])
+        return l0, l0 + len(orders), q0, q0 + len(bids), len(c["o3_price"])
 
     def _orders(self, prefix: str, orders) -> None:
-        c = self.cols
-        for o in orders:
-            c[prefix + "_price"].append(o.price)
-            c[prefix + "_size"].append(o.size)
-            c[prefix + "_user"].append(self.users.setdefault(o.user, len(self.users)))
-            c[prefix + "_oid"].append(o.order_id)
-            c[prefix + "_offset"].append(_NULL if o.oracle_offset is None else o.oracle_offset)
-            c[prefix + "_offset_null"].append(o.oracle_offset is None)
-            c[prefix + "_post_only"].append(o.post_only)
+        if not orders:
+            return
+        c, users = self.cols, self.users
+        c[prefix + "_price"].extend([o.price for o in orders])
+        c[prefix + "_size"].extend([o.size for o in orders])
+        c[prefix + "_user"].extend([users.setdefault(o.user, len(users)) for o in orders])
+        c[prefix + "_oid"].extend([o.order_id for o in orders])
+        c[prefix + "_offset"].extend([_NULL if o.oracle_offset is None else o.oracle_offset for o in orders])
+        c[prefix + "_offset_null"].extend([o.oracle_offset is None for o in orders])
+        c[prefix + "_post_only"].extend([o.post_only for o in orders])
 
     # -- a full block: to arrays, to the cache ------------------------------------------------------
     def _finish(self) -> Block:
         cols = self.cols
-        cols["rows"].append(len(cols["market"]))  # where the last snapshot's rows end
+        for names, rows in ((TICK_ROW, self.tick_rows), (ROW, self.market_rows)):
+            columns = list(zip(*rows)) if rows else [()] * len(names)
+            cols.update({name: list(column) for name, column in zip(names, columns)})
+        cols["flatten"] = self.flatten
+        cols["rows"].append(len(self.market_rows))  # where the last snapshot's rows end
         strings = {"names": list(self.names), "users": list(self.users),
                    "specs": [msgspec.to_builtins(s) for s in self.specs]}
         arrays: dict[str, np.ndarray] = {}
         too_big = False
         for name in TICK + ROW + LEVEL + L3:
             try:
-                arrays[name] = np.array(cols[name], dtype=np.int64)
+                arrays[name] = np.fromiter(cols[name], dtype=np.int64, count=len(cols[name]))
             except OverflowError:
                 arrays[name] = np.array(cols[name], dtype=object)
                 too_big = True
