@@ -20,13 +20,17 @@ from __future__ import annotations
 from typing import Optional
 
 from keeper.accounting import Ledger, quote_value
-from keeper.model import MARGIN_PRECISION, QUOTE_PRECISION, Fill, MarketSpec, Side
+from keeper.model import MARGIN_PRECISION, QUOTE_PRECISION, Fill, MarketSpec, OpenOrder, Side
 from keeper.venues.sim.book import Order
 from keeper.venues.sim.fees import fee_for
 from keeper.venues.sim.interest import Accrual, SpotRates
 
 
 OPEN_ORDER_MARGIN = QUOTE_PRECISION // 100  # per open order; measured against the program (test_conformance)
+
+
+def _oid(o: Order) -> int:
+    return o.oid
 
 
 class Account:
@@ -45,17 +49,22 @@ class Account:
         self._usdc_interest = Accrual(rates["USDC"]) if "USDC" in rates else None
         self._interest = {n: Accrual(rates[n]) for n, s in specs.items() if s.kind == "spot" and n in rates}
         self._next_oid = 1
+        self.orders_version = 0  # moves whenever an open order is added, removed or filled
+        self._open_orders: tuple[int, tuple[OpenOrder, ...]] = (-1, ())
+
 
     def new_order_id(self) -> int:
         oid, self._next_oid = self._next_oid, self._next_oid + 1
         return oid
 
     def track(self, market: str, o: Order) -> None:
+        self.orders_version += 1
         self.orders[o.oid] = o
         self.market_of[o.oid] = market
         self._open(market, o.side, o.remaining)
 
     def untrack(self, o: Order) -> str:
+        self.orders_version += 1
         market = self.market_of.pop(o.oid)
         del self.orders[o.oid]
         self._open(market, o.side, -o.remaining)
@@ -66,6 +75,16 @@ class Account:
             self.open_bids[market] += delta
         else:
             self.open_asks[market] += delta
+
+    def open_orders(self) -> tuple[OpenOrder, ...]:
+        """Our open orders as the keeper's values, by order id; made again only when one changed."""
+        version, view = self._open_orders
+        if version != self.orders_version:
+            view = tuple(OpenOrder(o.oid, o.uoid, self.market_of[o.oid], o.side, o.price, o.size, o.filled, o.offset,
+                                   o.post_only, o.reduce_only, o.max_ts)
+                         for o in sorted(self.orders.values(), key=_oid))
+            self._open_orders = (self.orders_version, view)
+        return view
 
     def position(self, market: str) -> int:
         return self.ledgers[market].base
@@ -86,6 +105,7 @@ class Account:
     def fill_order(self, market: str, o: Order, price: int, size: int, maker: bool, ts: int) -> Fill:
         """Our order `o` filled by `size`: its filled amount, the open totals if it rests, the ledger."""
         o.filled += size
+        self.orders_version += 1
         if o.oid in self.orders:
             self._open(market, o.side, -size)
         return self.fill(market, o.side, price, size, maker, ts, o.oid, o.uoid)

@@ -1,7 +1,7 @@
 """The sim's state as the keeper's values: MarketState and UserState (keeper/model.py)."""
 from __future__ import annotations
 
-from keeper.model import Book, BookOrder, Level, MarketState, OpenOrder, UserState
+from keeper.model import Book, BookOrder, Level, MarketState, UserState
 from keeper.venues.sim.exchange import Exchange
 from keeper.venues.sim.market import SimMarket
 
@@ -15,18 +15,17 @@ def user_state(ex: Exchange, drain: bool = True) -> UserState:
     total, requirement, maintenance_collateral, maintenance_requirement = acct.margin(oracles)
     free = max(0, total - requirement)
     positions = {n: led.position(n, oracles[n]) for n, led in acct.ledgers.items()}
-    open_orders = tuple(
-        OpenOrder(o.oid, o.uoid, acct.market_of[o.oid], o.side, o.price, o.size, o.filled, o.offset,
-                  o.post_only, o.reduce_only, o.max_ts)
-        for o in sorted(acct.orders.values(), key=_oid)
-    )
-    fills = tuple(ex.drain_fills()) if drain else tuple(acct.fills)
+    return UserState(total, free, positions, acct.open_orders(), tuple(ex.drain_fills()) if drain else tuple(acct.fills),
+                     _funding(acct, drain), maintenance_collateral=maintenance_collateral,
+                     maintenance_requirement=maintenance_requirement)
+
+
+def _funding(acct, drain: bool) -> dict[str, int]:
     funding = dict(acct.funding)
     if drain:
         for k in acct.funding:
             acct.funding[k] = 0
-    return UserState(total, free, positions, open_orders, fills, funding,
-                     maintenance_collateral=maintenance_collateral, maintenance_requirement=maintenance_requirement)
+    return funding
 
 
 def market_state(m: SimMarket, drain: bool = True) -> MarketState:
@@ -40,10 +39,6 @@ def market_state(m: SimMarket, drain: bool = True) -> MarketState:
         mark_price=m.mark(), funding_rate=m.funding_rate, book=Book(bids, asks, tuple(l3b + l3a)),
         vamm_bid=m.vamm_top("bid"), vamm_ask=m.vamm_top("ask"), trades=trades,
     )
-
-
-def _oid(o) -> int:
-    return o.oid
 
 
 def _side(m: SimMarket, side: str) -> tuple[tuple[Level, ...], list[BookOrder]]:
