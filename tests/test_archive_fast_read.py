@@ -1,6 +1,5 @@
-"""The fast read path gives exactly what the codec gives: msgspec's typed decoding of each line,
-and the session cache (SESSION/.cache/) of a replay, which is used only while the segments are
-the ones it was built from."""
+"""The fast read path gives exactly what the codec gives: msgspec's typed decoding of each line.
+(A replay's columns, SESSION/.cache/, are tested in test_archive_columns.py.)"""
 from __future__ import annotations
 
 import gzip
@@ -9,7 +8,7 @@ import subprocess
 import orjson
 import pytest
 
-from keeper.archive import cache, codec, typed
+from keeper.archive import codec, typed
 from keeper.archive.reader import KINDS, open_session
 from keeper.research.real import build_session
 from tests.conftest import KEEPER
@@ -63,39 +62,3 @@ def test_typed_decoding_equals_the_codec_on_real_l3_snapshots(tmp_path, shared_d
 ])
 def test_what_the_fast_path_refuses_goes_the_codec_way(line):
     assert typed.record(line) is None
-
-
-def test_the_cache_gives_the_same_records_and_problems_and_follows_the_segments(local_session, tmp_path):
-    import shutil
-
-    copy = tmp_path / "copy"
-    shutil.copytree(local_session, copy)
-    last = open_session(copy).segments()[-1]
-    with open(last, "ab") as f:
-        f.write(b'{"kind":"snapshot","seq":"x"}\n')  # a bad line: its problem must survive the cache
-    plain = open_session(copy)
-    expected, problems = list(plain.records()), plain.problems()
-    assert problems
-    built = open_session(copy)
-    assert list(cache.records(built)) == expected and built.problems() == problems
-    assert (copy / cache.CACHE_DIR / cache.KEY).is_file()
-    warm = open_session(copy)
-    assert list(cache.records(warm)) == expected and warm.problems() == problems
-    # a changed segment: the cache is stale, and the records are read from JSON again
-    with open(last, "ab") as f:
-        f.write(b"not json\n")
-    stale = open_session(copy)
-    again = list(cache.records(stale))
-    assert again == expected and len(stale.problems()) == len(problems) + 1
-    rebuilt = open_session(copy)
-    assert list(cache.records(rebuilt)) == expected and rebuilt.problems() == stale.problems()
-
-
-def test_a_session_where_no_cache_can_be_written_replays_from_json(local_session, tmp_path):
-    import shutil
-
-    copy = tmp_path / "nocache"
-    shutil.copytree(local_session, copy)
-    (copy / cache.CACHE_DIR).write_text("a file where the cache folder would go")  # as a read-only folder would
-    assert list(cache.records(open_session(copy))) == list(open_session(copy).records())
-    assert (copy / cache.CACHE_DIR).is_file()

@@ -48,7 +48,8 @@ def archive(tmp_path_factory) -> dict[str, Path]:
     try:
         _wait_for(lambda: len(set((home / "arch").iterdir()) - before) == 1, "the crashing run's session folder")
         (crashed,) = set((home / "arch").iterdir()) - before
-        _wait_for(lambda: _snapshots(crashed) >= 30, "records of the crashing run")
+        # the folder is made before its manifest is written
+        _wait_for(lambda: (crashed / "manifest.json").is_file() and _snapshots(crashed) >= 30, "records of the crashing run")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)

@@ -27,9 +27,13 @@ def ticks(tape: Tape, start: int = 0, end: Optional[int] = None, shown=None) -> 
     """(block, index in it) of the snapshots [start, end) of the tape; `shown` (a
     keeper.ui.progress.Progress over tape.total()) is told as they go."""
     served = 0
-    for first, block in tape.blocks(start):
+    blocks = tape.blocks(start)
+    for first, block in blocks:
         for i in range(max(0, start - first), block.n):
             if end is not None and first + i >= end:
+                if not tape.warm:
+                    for _ in blocks:  # read on to the end, so the cache is written whole for the next replay
+                        pass
                 return
             served += 1
             if shown is not None and not served % PROGRESS_EVERY:
