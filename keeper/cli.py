@@ -6,6 +6,7 @@ Every problem the user can fix ends in one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 
@@ -132,7 +133,10 @@ def _quote_ttl(text: str) -> int:
     return value
 
 
+@functools.cache
 def parser() -> argparse.ArgumentParser:
+    """The command line, made once a process: it is the same every time, and argparse's
+    translation lookups make building it cost tens of milliseconds (tests and bench/ call main many times)."""
     top = _Parser(prog="keeper", description="A market-making keeper for Drift Protocol v2.")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
