@@ -126,12 +126,12 @@ class RecordedBook:
     @property
     def best_bid(self) -> Optional[int]:
         b, r = self._b, self._r
-        return int(b.lv_price[b.b0[r]]) if b.b0[r] < b.b1[r] else None
+        return b.lv_price.item(b.b0[r]) if b.b0[r] < b.b1[r] else None
 
     @property
     def best_ask(self) -> Optional[int]:
         b, r = self._b, self._r
-        return int(b.lv_price[b.b1[r]]) if b.b1[r] < b.b2[r] else None
+        return b.lv_price.item(b.b1[r]) if b.b1[r] < b.b2[r] else None
 
     def size_at(self, side: Side, price: int) -> Optional[int]:
         return self.book().size_at(side, price)
