@@ -68,6 +68,20 @@ async def helper():
         await h.close()
 
 
+@pytest.fixture(scope="session")
+def local_session(tmp_path_factory) -> str:
+    """A 400-tick local session with L3 books, positions, spot balances, fills and plans of every
+    kind (inventory_skew on SOL-PERP, SOL and BTC-PERP). Read it; copy it before changing it."""
+    import subprocess
+
+    parent = tmp_path_factory.mktemp("local")
+    subprocess.run([*KEEPER, "run", "--fast", "--ticks", "400", "--seed", "5", "--markets", "SOL-PERP,SOL,BTC-PERP",
+                    "--strategy", "inventory_skew", "--archive-dir", str(parent)],
+                   check=True, capture_output=True, timeout=300)
+    (session,) = parent.iterdir()
+    return str(session)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED.exists():

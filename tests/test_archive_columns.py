@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
@@ -16,19 +15,7 @@ from keeper.archive.writer import SessionWriter
 from keeper.model import Book, Level, Snapshot, replace
 from keeper.research.real import build_session
 from keeper.venues.sim import AUTHORITY
-from tests.conftest import KEEPER
 from test_archive_data import manifest as data_manifest, snapshot as data_snapshot
-
-
-@pytest.fixture(scope="module")
-def local_session(tmp_path_factory) -> str:
-    """A local session with L3 books, positions, spot balances, fills and plans of every kind."""
-    parent = tmp_path_factory.mktemp("local")
-    subprocess.run([*KEEPER, "run", "--fast", "--ticks", "300", "--seed", "5", "--markets", "SOL-PERP,SOL,BTC-PERP",
-                    "--strategy", "inventory_skew", "--archive-dir", str(parent)],
-                   check=True, capture_output=True, timeout=300)
-    (session,) = parent.iterdir()
-    return str(session)
 
 
 def _records(path) -> list[tuple[Snapshot, object]]:
@@ -90,10 +77,10 @@ def test_a_local_session_s_columns_equal_its_records_cold_and_warm(local_session
     copy = tmp_path / "s"
     shutil.copytree(local_session, copy)
     assert not open_tape(open_session(copy)).warm
-    assert _check(copy) == 300
+    assert _check(copy) == 400
     assert (copy / CACHE_DIR / KEY).is_file()
     assert open_tape(open_session(copy)).warm
-    assert _check(copy) == 300
+    assert _check(copy) == 400
 
 
 def test_real_l3_snapshots_columns_equal_their_records(tmp_path, shared_data):
@@ -128,7 +115,7 @@ def test_a_changed_segment_makes_the_cache_stale_and_problems_survive_it(local_s
     assert problems
     for _ in ("cold", "warm"):
         built = open_session(copy)
-        assert sum(block.n for _, block in open_tape(built).blocks()) == 300
+        assert sum(block.n for _, block in open_tape(built).blocks()) == 400
         assert built.problems() == problems
     # the same size and mtime, other bytes: only the hash can tell
     data = bytearray(last.read_bytes())
@@ -144,7 +131,7 @@ def test_a_session_where_no_cache_can_be_written_replays_from_json(local_session
     copy = tmp_path / "nocache"
     shutil.copytree(local_session, copy)
     (copy / CACHE_DIR).write_text("a file where the cache folder would go")  # as a read-only folder would
-    assert _check(copy) == 300
+    assert _check(copy) == 400
     assert (copy / CACHE_DIR).is_file()
 
 

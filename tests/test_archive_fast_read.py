@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
 
 import orjson
 import pytest
@@ -11,18 +10,6 @@ import pytest
 from keeper.archive import codec, typed
 from keeper.archive.reader import KINDS, open_session
 from keeper.research.real import build_session
-from tests.conftest import KEEPER
-
-
-@pytest.fixture(scope="module")
-def local_session(tmp_path_factory) -> str:
-    """A local session with L3 books, positions, spot balances, fills and plans of every kind."""
-    parent = tmp_path_factory.mktemp("local")
-    subprocess.run([*KEEPER, "run", "--fast", "--ticks", "400", "--seed", "5", "--markets", "SOL-PERP,SOL,BTC-PERP",
-                    "--strategy", "inventory_skew", "--archive-dir", str(parent)],
-                   check=True, capture_output=True, timeout=300)
-    (session,) = parent.iterdir()
-    return str(session)
 
 
 def _lines(session: str) -> list[bytes]:
