@@ -95,6 +95,10 @@ class Loop:
         self._reminded_at = 0.0
         self._since_reminder = 0
         self._loading: Optional[asyncio.Task] = None  # the run task, while it awaits a snapshot
+        self._task: Optional[asyncio.Task] = None  # the task of run(), found once (a lookup costs ~1 us a tick)
+        # (observer, whether it also wants each tick's seconds), and whether any does
+        self._observers = [(o, hasattr(o, "on_tick_seconds")) for o in self.observers]
+        self._timed = any(timed for _, timed in self._observers)
         self._last_notes: set[str] = set()
         self._archive_failed = False
         self.unarchived: collections.Counter[str] = collections.Counter()  # records the archive refused, by kind
@@ -123,8 +127,8 @@ class Loop:
     async def tick(self, flattening: bool = False) -> Execution:
         if self.kill_file and os.path.exists(self.kill_file):
             self.risk.halt(f"kill switch: file {self.kill_file} exists")
-        self._loading = asyncio.current_task()
-        started = time.monotonic()
+        self._loading = self._task or asyncio.current_task()
+        started = time.monotonic() if self._timed else 0.0
         try:
             snapshot = await self.venue.snapshot()
         finally:
@@ -149,10 +153,10 @@ class Loop:
         self._record("write_execution", execution)
         self._last_execution = execution
         self._hints.explain(execution)
-        seconds = time.monotonic() - started
-        for observer in self.observers:
+        seconds = time.monotonic() - started if self._timed else 0.0
+        for observer, timed in self._observers:
             observer.on_tick(snapshot, execution)
-            if hasattr(observer, "on_tick_seconds"):
+            if timed:
                 observer.on_tick_seconds(seconds)
         self._log_notes(plan.dropped)
         if flattening:
@@ -269,9 +273,10 @@ class Loop:
         whatever the data does) or stop() is called; then, with on_stop=flatten, flattens;
         returns how many keeper orders the shutdown cancelled."""
         exhausted = False
+        self._task = asyncio.current_task()
         try:
             while (ticks is None or self.attempts < ticks) and not self.stopping.is_set():
-                started = time.monotonic()
+                started = time.monotonic() if not self.fast else 0.0
                 try:
                     await self.tick()
                     self._data_back()
