@@ -50,3 +50,34 @@ def test_a_slow_job_s_rate_is_not_rounded_to_nothing():
     shown.started -= 10  # ten seconds for the first replay
     shown.update(1, 1)
     assert re.search(r"1 replays, 0\.\d\d replays/s", out.getvalue()), out.getvalue()
+
+
+@pytest.mark.parametrize("run", ["first (builds the columns)", "second (reads them)"])
+def test_replay_lines_follow_the_replay_not_the_read_ahead(session, run):
+    """A first replay reads a whole block (4,096 snapshots) before its first tick: its lines
+    must still move with the ticks replayed, not say 100% after the first few."""
+    done = subprocess.run([*KEEPER, "replay", session, "--strategy", "fixed_spread"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = _lines(done.stderr, "replay")
+    assert [p for p, _ in lines] == list(range(10, 101, 10)), done.stderr
+    counts = [c for _, c in lines]
+    assert counts == sorted(set(counts)) and counts[-1] == TICKS, done.stderr
+    for percent, count in lines[:-1]:
+        assert abs(count - TICKS * percent / 100) <= TICKS * 0.15, done.stderr
+    assert "replay:" not in done.stdout
+
+
+def test_replay_on_a_terminal_is_a_bar_with_a_rate_and_an_eta(session):
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    child = pexpect.spawn(sys.executable, ["-m", "keeper", "replay", session, "--strategy", "fixed_spread"],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=300, dimensions=(30, 120))
+    child.expect("replay")
+    child.expect("━")
+    child.expect(r"[\d,]+ snapshots [\d,.]+ snapshots/s")
+    child.expect(r"eta")
+    child.expect(rf"{TICKS:,} snapshots [\d,.]+ snapshots/s")  # the bar ends on the final count
+    child.expect("what-if: fixed_spread")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
