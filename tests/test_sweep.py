@@ -171,3 +171,24 @@ def test_the_ray_backend_gives_the_process_backend_s_rows(session, tmp_path):
         assert result.returncode == 0, result.stderr
         by[backend] = sorted(_rows(out), key=lambda r: r["spread_bps"])
     assert by["ray"] == by["process"] and len(by["ray"]) == 2 and by["ray"][0]["fills"] is not None
+
+
+def test_a_strategy_that_raises_on_some_ticks_says_so_in_its_row(session, monkeypatch):
+    """The loop quotes nothing new on such a tick and goes on; `keeper replay` says so on stderr,
+    which a sweep's worker does not show, so the row must."""
+    from strategies.fixed_spread import FixedSpread
+
+    real, calls = FixedSpread.quote, []
+
+    def quote(self, snapshot):
+        calls.append(snapshot.slot)
+        if len(calls) % 10 == 0:
+            raise ZeroDivisionError("the strategy's maths blew up")
+        return real(self, snapshot)
+
+    monkeypatch.setattr(FixedSpread, "quote", quote)
+    row = sweep.run_job(sweep.Job(session, "fixed_spread", (("spread_bps", "3"),), "l3_fifo", 1, snapshots=400))
+    assert row["error"] == "the strategy raised on 40 of 400 ticks (first on tick 9: ZeroDivisionError: the " \
+                           "strategy's maths blew up)"
+    assert row["fills"] is not None and row["total_pnl_usd"] is not None  # what `keeper replay` reports, kept
+    assert sweep.best([row], "total_pnl_usd") is None  # never chosen as the best point

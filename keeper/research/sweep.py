@@ -136,8 +136,10 @@ def run_job(job: Job) -> dict:
     """The row of one job: its figures, or the error that stopped it. Runs in a worker."""
     row = {"session": job.session, "sample": job.label, **dict(job.params)}
     try:
-        row.update(replay_figures(job))
-        row["error"] = ""
+        figures = replay_figures(job)
+        error = figures.pop("error", "")
+        row.update(figures)
+        row["error"] = error
     except Exception as exc:  # noqa: BLE001 (a crash in one point is its row's, never the sweep's)
         row.update({name: None for name in FIGURES})
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -154,16 +156,40 @@ def replay_figures(job: Job) -> dict:
 
     session = open_session(job.session)
     strategy = recorded_strategy(session.manifest, job.strategy, dict(job.params))
-    tally = Tally()
+    tally, raised = Tally(), StrategyErrors()
     with contextlib.redirect_stderr(io.StringIO()):  # a library's print: the sweep shows its own progress
         _, loop = run_replay(session, strategy, fill_model=job.fill_model, latency_slots=job.latency_slots,
-                             observers=(tally,), window=job.window, progress=False)
+                             observers=(tally, raised), window=job.window, progress=False)
     figures = tally.figures(max(job.snapshots, loop.ticks), session.manifest["interval_ms"] / 1000)
     total = tally.report.summary()["total"]
     return {"fills": total["fills"], "volume_usd": total["volume_usd"], "fees_usd": total["fees_usd"],
             "total_pnl_usd": total["total_pnl_usd"], "sharpe": figures["sharpe"],
             "max_drawdown_usd": total["max_drawdown_usd"], "max_inv_usd": total["max_inventory_usd"],
-            "fill_ratio": figures["fill_ratio"]}
+            "fill_ratio": figures["fill_ratio"], "error": raised.summary()}
+
+
+STRATEGY_ERROR = "strategy error: "  # keeper/loop.py's note in the plan of a tick whose strategy raised
+
+
+class StrategyErrors:
+    """An observer of the ticks whose strategy raised. The loop quotes nothing new on such a tick
+    and goes on (a live keeper must), and `keeper replay` says so on stderr, which a sweep's
+    worker does not show: without this the point's row would look like a clean run."""
+
+    def __init__(self) -> None:
+        self.ticks = self.failed = 0
+        self.first = ""
+
+    def on_tick(self, snapshot, execution) -> None:
+        for note in execution.plan.dropped:
+            if note.startswith(STRATEGY_ERROR):
+                self.failed += 1
+                self.first = self.first or f"first on tick {self.ticks}: {note[len(STRATEGY_ERROR):]}"
+                break
+        self.ticks += 1
+
+    def summary(self) -> str:
+        return f"the strategy raised on {self.failed} of {self.ticks} ticks ({self.first})" if self.failed else ""
 
 
 def best(rows: list[dict], rank: str) -> Optional[dict]:
