@@ -192,3 +192,39 @@ def test_a_strategy_that_raises_on_some_ticks_says_so_in_its_row(session, monkey
                            "strategy's maths blew up)"
     assert row["fills"] is not None and row["total_pnl_usd"] is not None  # what `keeper replay` reports, kept
     assert sweep.best([row], "total_pnl_usd") is None  # never chosen as the best point
+
+
+def _figures(session: str, pnl, sharpe, fills, drawdown, error: str = "", **point) -> dict:
+    return {**point, "session": session, "sample": "all", "total_pnl_usd": pnl, "sharpe": sharpe, "fills": fills,
+            "max_drawdown_usd": drawdown, "error": error}
+
+
+def test_the_top_points_are_ranked_over_every_session():
+    from keeper.research.sweep_output import top_points
+
+    rows = [_figures("a", 5.0, 1.0, 10, 2.0, spread_bps="3"), _figures("b", -4.0, -1.0, 5, 3.0, spread_bps="3"),
+            _figures("a", 2.0, 2.0, 4, 1.0, spread_bps="6"), _figures("b", 1.5, 1.0, 3, 0.5, spread_bps="6"),
+            _figures("a", 9.0, 3.0, 1, 0.1, spread_bps="9"),
+            _figures("b", None, None, None, None, "crashed: its worker process died", spread_bps="9")]
+    top = top_points(rows, ["spread_bps"], "total_pnl_usd")
+    assert [(p["spread_bps"], p["total_pnl_usd"], p["fills"], p["max_drawdown_usd"]) for p in top] == [
+        ("6", 3.5, 7, 1.0), ("3", 1.0, 15, 3.0)]  # 9 failed on one session: not ranked on the other alone
+    assert top[0]["sharpe"] == 1.5 and top[0]["session"] == "2 sessions"
+    one = top_points([rows[0], rows[2]], ["spread_bps"], "sharpe")  # one session: its rows as they are
+    assert one == [rows[2], rows[0]]
+
+
+def test_the_heatmap_never_colours_a_failed_point(tmp_path):
+    import math
+
+    from keeper.research.sweep_output import heatmap, heatmap_cells
+
+    grid = {"spread_bps": ["3", "6"], "size_usd": ["50", "100"]}
+    rows = [_figures("a", 1.5, 0.1, 8, 1.0, spread_bps="3", size_usd="50"),
+            _figures("a", -2.0, -0.2, 6, 3.0, spread_bps="6", size_usd="50"),
+            _figures("a", 9.0, 0.9, 9, 1.0, "the strategy raised on 3 of 400 ticks (...)", spread_bps="3", size_usd="100"),
+            _figures("a", None, None, None, None, "crashed: its worker process died", spread_bps="6", size_usd="100")]
+    cells, fills, failed = heatmap_cells(rows, grid, "total_pnl_usd")
+    assert (cells[0, 0], cells[0, 1], fills[0, 0]) == (1.5, -2.0, 8)
+    assert failed == {(1, 0): "error", (1, 1): "crashed"} and math.isnan(cells[1, 0]) and math.isnan(cells[1, 1])
+    assert heatmap(rows, grid, "total_pnl_usd", tmp_path / "h.png", "t").read_bytes()[:4] == b"\x89PNG"

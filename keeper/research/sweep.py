@@ -290,6 +290,8 @@ def _point(row: dict, plan: Plan) -> tuple[tuple[str, str], ...]:
 
 
 def _report(plan: Plan, results, chosen: list[dict], out: Path, heatmap, table) -> int:
+    from keeper.research.sweep_output import LABELS, top_points, usd
+
     rows = results.rows
     failed = [r for r in rows if r["error"]]
     ranked_rows = [r for r in rows if r["sample"] in ("all",) or r["sample"].startswith("train")]
@@ -298,17 +300,18 @@ def _report(plan: Plan, results, chosen: list[dict], out: Path, heatmap, table) 
             name = "heatmap.png" if len(plan.sessions) == 1 else f"heatmap-{Path(session).name}.png"
             what = "mean over the train windows" if plan.walk_forward else "whole session"
             heatmap([r for r in ranked_rows if r["session"] == session], plan.grid, plan.rank, out / name,
-                    f"{plan.strategy} on {Path(session).name}: {plan.rank} ({what})")
+                    f"{plan.strategy} on {Path(session).name}: {LABELS.get(plan.rank, plan.rank)} ({what})")
             print(f"heatmap: {out / name}")
     if plan.walk_forward:
         print(f"walk-forward {plan.walk_forward[0]}:{plan.walk_forward[1]} snapshots, best train point by {plan.rank}:")
         print(table([f["test_row"] for f in chosen], list(plan.grid)))
         oos = sum(f["test_row"]["total_pnl_usd"] or 0 for f in chosen)
-        print(f"out-of-sample total PnL over {len(chosen)} test window(s): ${oos:,.2f}")
+        print(f"out-of-sample total PnL over {len(chosen)} test window(s): {usd(oos)}")
     else:
-        top = sorted((r for r in rows if not r["error"] and r.get(plan.rank) is not None),
-                     key=lambda r: -r[plan.rank])[:5]
-        print(f"top {len(top)} by {plan.rank}:")
+        top = top_points(rows, list(plan.grid), plan.rank)
+        over = f" over {len(plan.sessions)} sessions (PnL, fills summed; Sharpe the mean; drawdown the worst)" \
+            if len(plan.sessions) > 1 else ""
+        print(f"top {len(top)} by {plan.rank}{over}:")
         print(table(top, list(plan.grid)))
     for r in failed:
         print(f"failed: {Path(r['session']).name} {r['sample']} {dict(_point(r, plan))}: {r['error']}")
