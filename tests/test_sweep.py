@@ -154,6 +154,7 @@ def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_rows(session, tmp_path):
     (("--grid", "spread_bps=3", "--walk-forward", "0:5"), "--walk-forward wants TRAIN:TEST"),
     (("--grid", "spread_bps=3", "--walk-forward", "400:400"), "no session has 800 snapshots"),
     ((), "at least one --grid"),
+    (("--grid", "spread_bps=3", "--backend", "ray", "--ray-address", "nonsense"), "--ray-address wants HOST:PORT"),
 ])
 def test_bad_input_is_one_line_and_exit_2(session, tmp_path, args, culprit):
     code, _, errors = _keeper("sweep", session, "--strategy", "fixed_spread", *args, "--out", str(tmp_path / "o"))
@@ -228,3 +229,17 @@ def test_the_heatmap_never_colours_a_failed_point(tmp_path):
     assert (cells[0, 0], cells[0, 1], fills[0, 0]) == (1.5, -2.0, 8)
     assert failed == {(1, 0): "error", (1, 1): "crashed"} and math.isnan(cells[1, 0]) and math.isnan(cells[1, 1])
     assert heatmap(rows, grid, "total_pnl_usd", tmp_path / "h.png", "t").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_ray_address_nobody_answers_at_is_one_line_not_minutes_of_retries(session, tmp_path):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as free:  # a port just closed: nothing listens there
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    code, _, errors = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3", "--backend", "ray",
+                              "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "o"))
+    assert code == 2 and "Traceback" not in errors
+    (line,) = errors.strip().splitlines()
+    assert line.startswith(f"keeper: error: --ray-address 127.0.0.1:{port}: no Ray cluster answers there"), line

@@ -209,6 +209,10 @@ def build_plan(args) -> Plan:
         raise UserError(f"--workers wants 1 or more, not {args.workers}")
     if args.ray_address and args.backend != "ray":
         raise UserError("--ray-address names a Ray cluster: add --backend ray")
+    if args.ray_address:
+        from keeper.research.backends import ray_endpoint
+
+        ray_endpoint(args.ray_address)
     plan = Plan([str(Path(s)) for s in args.sessions], args.strategy, parse_grid(args.grid),
                 parse_walk_forward(args.walk_forward), args.rank, args.fill_model, args.latency_slots)
     check(plan)
@@ -279,6 +283,10 @@ def sweep_command(args) -> int:
         results.close()
         print(f"sweep: stopped by Ctrl-C; {len(results.rows)} of {total} finished row(s) kept in {out}")
         return 130
+    except BaseException:  # the bar's terminal state (a hidden cursor) is given back before the error is said
+        shown.close(finished=False)
+        results.close()
+        raise
     shown.close()
     results.write_json(finished=True, walk_forward_folds=chosen or None)
     results.close()
