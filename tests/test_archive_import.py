@@ -227,3 +227,27 @@ def test_progress_is_a_bar_with_a_rate_on_a_terminal(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_the_market_is_the_files_symbol_unless_a_flag_names_it(tmp_path, capsys):
+    _, book, trades = make_stream(tmp_path, 5, False)
+    code, stdout, _ = keeper(imported(book, trades, tmp_path / "a"), capsys)  # no --symbol, no --market
+    assert code == 0, stdout
+    assert open_session(tmp_path / "a").manifest["markets"] == ["SOL-PERP"]
+    other = tmp_path / "other.csv"  # as Binance's files name it: no Drift market
+    other.write_text(book.read_text().replace("drift,SOL-PERP,", "binance-futures,SOLUSDT,"))
+    code, _, stderr = keeper(imported(other, trades, tmp_path / "b"), capsys)
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "the market, from the files' symbol: no Drift market named 'SOLUSDT'" in line
+    assert "--market" in line and not (tmp_path / "b").exists()
+
+
+def test_trades_of_another_market_are_bad_rows_not_merged(tmp_path, capsys):
+    _, book, trades = make_stream(tmp_path, 20, False)
+    other = tmp_path / "other-trades.csv"
+    other.write_text(trades.read_text().replace("drift,SOL-PERP,", "binance-futures,SOLUSDT,"))
+    code, stdout, _ = keeper(imported(book, other, tmp_path / "s", "--market", "SOL-PERP"), capsys)
+    rows = len(trades.read_text().splitlines()) - 1
+    assert code == 1 and f"bad rows: 0 book, {rows} trades" in stdout
+    assert f"{other.name}:2: exchange/symbol binance-futures/SOLUSDT, not drift/SOL-PERP" in stdout
+    assert not any(r.value.markets["SOL-PERP"].trades for r in open_session(tmp_path / "s").records())

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from keeper.archive.tardis import BadRow, BookRow, CsvFile, Grid, Rows, TradeRow, units
+from keeper.archive.tardis import BadRow, BookRow, CsvFile, Grid, Rows, TradeRow, first_source, units
 from keeper.archive.writer import SessionWriter
 from keeper.errors import UserError, unknown
 from keeper.model import BASE_PRECISION, Book, MarketSpec, MarketState, Snapshot, UserState, replace
@@ -100,14 +100,25 @@ def _flag(text: str, decimals: int, what: str) -> int:
 
 def import_tardis(options: Options, argv: list[str], progress: Optional[Callable[[int], Progress]] = None) -> ImportReport:
     """`progress(total)` makes the progress display: the book file's bytes read, and snapshots written."""
-    name = options.market or options.symbol
-    if not name:
-        raise UserError("name the market: --symbol (as in the files) or --market (a Drift market)")
-    spec = market_spec(name, options.tick_size, options.step_size)
+    # What both files' rows must hold, from the flags or else the book's first row, so a trades
+    # file of another market is its rows' problem, not merged in.
+    exchange, symbol = options.exchange, options.symbol
+    if exchange is None or symbol is None:
+        found = first_source(options.book)
+        if found is None:
+            raise UserError(f"{options.book}: no book row could be imported (no rows)")
+        exchange, symbol = exchange or found[0], symbol or found[1]
+    name = options.market or symbol
+    try:
+        spec = market_spec(name, options.tick_size, options.step_size)
+    except UserError as exc:
+        if options.market or options.symbol:
+            raise
+        raise UserError(f"the market, from the files' symbol: {exc}") from None
     out = Path(options.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not an empty folder")
-    grid = Grid(len(str(spec.base_precision)) - 1, spec.tick_size, spec.step_size, options.exchange, options.symbol)
+    grid = Grid(len(str(spec.base_precision)) - 1, spec.tick_size, spec.step_size, exchange, symbol)
     report = ImportReport(out, spec.name)
     made = not out.exists()
     with contextlib.ExitStack() as stack:

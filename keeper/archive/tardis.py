@@ -168,6 +168,19 @@ class CsvFile:
         self._raw.close()
 
 
+def first_source(path: str | Path) -> Optional[tuple[str, str]]:
+    """(exchange, symbol) of a book file's first whole row: what the rows of both files must
+    hold when --exchange or --symbol don't say, and the market's name by default."""
+    file = CsvFile(path, "book")
+    try:
+        for _, row in file.rows():
+            if not isinstance(row, BadRow) and len(row) == file.width:
+                return row[0], row[1]
+        return None
+    finally:
+        file.close()
+
+
 class Rows:
     """Checks the rows of one file: source, time order, numbers. Remembers only the last good row."""
 
