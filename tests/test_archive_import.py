@@ -144,6 +144,7 @@ def test_bad_rows_are_skipped_counted_and_named(tmp_path, capsys):
     ("garbage gzip", "unreadable: "),
     ("empty", "is empty"),
     ("missing level", "102 columns, no 'bids[24].price'"),
+    ("binary", "is not a CSV text file"),
 ])
 def test_a_wrong_file_is_one_line_and_exit_2_and_leaves_nothing(tmp_path, capsys, what, expected):
     _, book, trades = make_stream(tmp_path, 3, False)
@@ -156,6 +157,8 @@ def test_a_wrong_file_is_one_line_and_exit_2_and_leaves_nothing(tmp_path, capsys
         book.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 4)  # gzip's magic, then no gzip
     elif what == "empty":
         book.write_text("")
+    elif what == "binary":
+        book.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # a picture given as the book
     else:
         book.write_text(",".join(header.split(",")[:-2]) + "\n")
     out = tmp_path / "session"
