@@ -9,18 +9,21 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from keeper import cli
 from keeper.archive.reader import open_session
 from keeper.research import sweep
 from keeper.research.metrics import tally_records
-from tests.conftest import KEEPER
+from tests.conftest import KEEPER, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +246,50 @@ def test_a_ray_address_nobody_answers_at_is_one_line_not_minutes_of_retries(sess
     assert code == 2 and "Traceback" not in errors
     (line,) = errors.strip().splitlines()
     assert line.startswith(f"keeper: error: --ray-address 127.0.0.1:{port}: no Ray cluster answers there"), line
+
+
+def test_progress_is_a_line_every_ten_percent_without_a_terminal(session, tmp_path):
+    code, said, errors = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,6", "--workers", "1",
+                                 "--out", str(tmp_path / "o"))
+    assert code == 0
+    lines = re.findall(r"^sweep: +(\d+)% (\d+) replays, [\d.,]+ replays/s, .* eta \d+ s$", errors, re.M)
+    assert [int(p) for p, _ in lines] == list(range(10, 101, 10)) and lines[-1][1] == "2", errors
+    assert "%" not in said
+
+
+def test_progress_on_a_terminal_is_a_bar_with_a_rate_and_an_eta(session, tmp_path):
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    child = pexpect.spawn(sys.executable, ["-m", "keeper", "sweep", session, "--strategy", "fixed_spread", "--grid",
+                                           "spread_bps=3,6", "--workers", "1", "--out", str(tmp_path / "o")],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=300, dimensions=(30, 120))
+    child.expect("━")
+    child.expect(r"replays [\d,.]+ replays/s")
+    child.expect("eta")
+    child.expect(r"2 replays [\d,.]+ replays/s")
+    child.expect("top 2 by total_pnl_usd")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_ctrl_c_at_a_terminal_stops_workers_and_all_and_keeps_the_rows(session, tmp_path):
+    """A terminal's Ctrl-C signals the whole process group, the pool's workers too."""
+    out = tmp_path / "out"
+    values = ",".join(str(2 + i / 10) for i in range(40))
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    child = pexpect.spawn(sys.executable, ["-m", "keeper", "sweep", session, "--strategy", "fixed_spread", "--grid",
+                                           f"spread_bps={values}", "--workers", "2", "--out", str(out)],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=120, dimensions=(30, 120))
+    child.logfile_read = screen = io.StringIO()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.isalive():
+        if (out / "results.json").exists() and _rows(out):
+            break
+        child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0.05)  # drain the bar while waiting
+    child.sendintr()
+    child.expect("stopped by Ctrl-C")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130 and "Traceback" not in screen.getvalue()
+    result = json.loads((out / "results.json").read_text())
+    assert result["interrupted"] is True and 1 <= len(result["rows"]) < 40
