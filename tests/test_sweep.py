@@ -293,3 +293,15 @@ def test_ctrl_c_at_a_terminal_stops_workers_and_all_and_keeps_the_rows(session, 
     assert child.exitstatus == 130 and "Traceback" not in screen.getvalue()
     result = json.loads((out / "results.json").read_text())
     assert result["interrupted"] is True and 1 <= len(result["rows"]) < 40
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the patch reaches workers by fork")
+def test_a_fold_with_no_clean_train_point_says_why_it_has_no_test(session, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "replay_figures", _crashing(sweep.replay_figures))
+    out = tmp_path / "out"
+    code, said, _ = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=4",
+                            "--walk-forward", "200:100", "--workers", "1", "--out", str(out))
+    assert code == 1
+    folds = json.loads((out / "results.json").read_text())["walk_forward_folds"]
+    assert [(f["fold"], f["params"], f["test_row"]) for f in folds] == [(1, None, None), (2, None, None)]
+    assert f"{Path(session).name} fold 2: no train point finished without an error" in said

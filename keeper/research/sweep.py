@@ -268,15 +268,20 @@ def sweep_command(args) -> int:
                 for k, (_, test) in enumerate(folds[s]):
                     train_rows = [r for r in results.rows if r["session"] == s and r["sample"] == f"train {k + 1}"]
                     top = best(sorted(train_rows, key=lambda r: points.index(_point(r, plan))), plan.rank)
-                    if top is not None:
-                        chosen.append({"session": s, "fold": k + 1, "train": folds[s][k][0], "test": test,
-                                       "params": dict(_point(top, plan)), f"train_{plan.rank}": top[plan.rank]})
-                        tests.append(plan.job(s, _point(top, plan), test, f"test {k + 1}"))
+                    fold = {"session": s, "fold": k + 1, "train": folds[s][k][0], "test": test, "params": None,
+                            "test_row": None}
+                    chosen.append(fold)
+                    if top is None:  # kept, so the report says why this window has no out-of-sample result
+                        fold["note"] = "no train point finished without an error: its test window was not run"
+                        continue
+                    fold.update({"params": dict(_point(top, plan)), f"train_{plan.rank}": top[plan.rank]})
+                    tests.append(plan.job(s, _point(top, plan), test, f"test {k + 1}"))
             run_jobs(run_job, tests, on_row, backend=args.backend, workers=args.workers, ray_address=args.ray_address,
                      died=_died)
             for fold in chosen:
-                fold["test_row"] = next(r for r in results.rows if r["session"] == fold["session"]
-                                        and r["sample"] == f"test {fold['fold']}")
+                if fold["params"] is not None:
+                    fold["test_row"] = next(r for r in results.rows if r["session"] == fold["session"]
+                                            and r["sample"] == f"test {fold['fold']}")
     except KeyboardInterrupt:
         shown.close(finished=False)
         results.write_json(finished=False, interrupted=True)
@@ -312,9 +317,13 @@ def _report(plan: Plan, results, chosen: list[dict], out: Path, heatmap, table) 
             print(f"heatmap: {out / name}")
     if plan.walk_forward:
         print(f"walk-forward {plan.walk_forward[0]}:{plan.walk_forward[1]} snapshots, best train point by {plan.rank}:")
-        print(table([f["test_row"] for f in chosen], list(plan.grid)))
-        oos = sum(f["test_row"]["total_pnl_usd"] or 0 for f in chosen)
-        print(f"out-of-sample total PnL over {len(chosen)} test window(s): {usd(oos)}")
+        tested = [f["test_row"] for f in chosen if f["test_row"] is not None]
+        print(table(tested, list(plan.grid)))
+        oos = sum(r["total_pnl_usd"] or 0 for r in tested)
+        print(f"out-of-sample total PnL over {len(tested)} test window(s): {usd(oos)}")
+        for fold in chosen:
+            if fold["test_row"] is None:
+                print(f"walk-forward: {Path(fold['session']).name} fold {fold['fold']}: {fold['note']}")
     else:
         top = top_points(rows, list(plan.grid), plan.rank)
         over = f" over {len(plan.sessions)} sessions (PnL, fills summed; Sharpe the mean; drawdown the worst)" \
