@@ -254,3 +254,20 @@ def test_trades_of_another_market_are_bad_rows_not_merged(tmp_path, capsys):
     assert code == 1 and f"bad rows: 0 book, {rows} trades" in stdout
     assert f"{other.name}:2: exchange/symbol binance-futures/SOLUSDT, not drift/SOL-PERP" in stdout
     assert not any(r.value.markets["SOL-PERP"].trades for r in open_session(tmp_path / "s").records())
+
+
+def test_the_session_s_interval_is_the_data_s_cadence(tmp_path, capsys):
+    """A sweep scales Sharpe to an hour by the manifest's interval: it must be the snapshots' own."""
+    _, book, trades = make_stream(tmp_path, 100, False)
+    header, *rows = book.read_text().splitlines()
+    cells = [row.split(",") for row in rows]
+    t0 = int(cells[0][3])
+    for i, row in enumerate(cells):  # a book every 100 ms, as Tardis serves some exchanges
+        row[2] = row[3] = str(t0 + i * 100_000)
+    fast = tmp_path / "fast.csv"
+    fast.write_text("\n".join([header, *(",".join(row) for row in cells)]) + "\n")
+    cases = [(book, (), 1000), (book, ("--every-ms", "3000"), 3000), (fast, (), 100)]
+    for n, (file, extra, interval_ms) in enumerate(cases):
+        code, stdout, _ = keeper(imported(file, trades, tmp_path / f"s{n}", *extra), capsys)
+        assert code == 0, stdout
+        assert open_session(tmp_path / f"s{n}").manifest["interval_ms"] == interval_ms, (file, extra)

@@ -181,7 +181,7 @@ def _run(books: CsvFile, trades: CsvFile, grid: Grid, spec: MarketSpec, options:
     trade_iter = good(trades, "trades", Rows(trades, grid).trade)
     pending: Optional[TradeRow] = next(trade_iter, None)
     carried: list = []
-    writer: Optional[SessionWriter] = None
+    output = _Output(report.path, lambda first_us, interval_ms: _manifest(book_rows, spec, argv, first_us, interval_ms))
     last_emit, oracle = None, None
     every_us = options.every_ms * 1000
     for row in good(books, "book", book_rows.book):
@@ -197,9 +197,7 @@ def _run(books: CsvFile, trades: CsvFile, grid: Grid, spec: MarketSpec, options:
             report.skipped_books += 1
             continue
         oracle, last_emit = mid, row.local_us
-        if writer is None:
-            writer = SessionWriter.create_at(report.path, _manifest(book_rows, spec, options, argv, row.local_us))
-        writer.write_snapshot(_snapshot(row, mid, tuple(carried), spec))
+        output.write(_snapshot(row, mid, tuple(carried), spec), row.local_us)
         report.snapshots += 1
         report.trades += len(carried)
         carried = []
@@ -208,10 +206,10 @@ def _run(books: CsvFile, trades: CsvFile, grid: Grid, spec: MarketSpec, options:
     for _ in trade_iter:  # counted (and checked) all the same: they only come too late
         pass
     report.trades_after = report.trade_rows - report.trades
-    if writer is None:
+    if not report.snapshots:
         raise UserError(f"{books.path}: no book row could be imported"
                         + (f" ({report.bad['book']} bad; the first: {report.shown[0]})" if report.shown else " (no rows)"))
-    writer.finish({"import": {"format": "tardis", "book": str(books.path), "trades": str(trades.path),
+    output.finish({"import": {"format": "tardis", "book": str(books.path), "trades": str(trades.path),
                               "exchange": book_rows.exchange, "symbol": book_rows.symbol, "market": spec.name,
                               "snapshots": report.snapshots, "trades_imported": report.trades,
                               "book_rows": report.book_rows, "trade_rows": report.trade_rows,
@@ -232,7 +230,44 @@ def _snapshot(row: BookRow, mid: int, trades: tuple, spec: MarketSpec) -> Snapsh
     return Snapshot(row.local_us // 1000, slot, {spec.name: market}, UserState(0, 0))
 
 
-def _manifest(rows: Rows, spec: MarketSpec, options: Options, argv: list[str], first_us: int) -> dict:
+CADENCE_SAMPLE = 64  # snapshots held before the session is written: the median of their gaps is its interval
+
+
+class _Output:
+    """The session's writer, made once the first CADENCE_SAMPLE snapshots have shown the data's
+    cadence: the manifest's interval_ms is what a sweep scales Sharpe to an hour by, and a Tardis
+    book comes every 100 ms as often as every second. Holds no more than those snapshots."""
+
+    def __init__(self, path: Path, manifest: Callable[[int, int], dict]) -> None:
+        self.path, self.manifest = path, manifest
+        self.held: list[Snapshot] = []
+        self.first_us: Optional[int] = None
+        self.writer: Optional[SessionWriter] = None
+
+    def write(self, snapshot: Snapshot, local_us: int) -> None:
+        if self.writer is not None:
+            self.writer.write_snapshot(snapshot)
+            return
+        self.first_us = local_us if self.first_us is None else self.first_us
+        self.held.append(snapshot)
+        if len(self.held) == CADENCE_SAMPLE:
+            self._open()
+
+    def _open(self) -> None:
+        gaps = sorted(b.ts - a.ts for a, b in zip(self.held, self.held[1:]))
+        interval_ms = max(1, gaps[len(gaps) // 2]) if gaps else 1000  # one snapshot: a cadence of nothing
+        self.writer = SessionWriter.create_at(self.path, self.manifest(self.first_us, interval_ms))
+        for snapshot in self.held:
+            self.writer.write_snapshot(snapshot)
+        self.held = []
+
+    def finish(self, summary: dict) -> None:
+        if self.writer is None:
+            self._open()
+        self.writer.finish(summary)
+
+
+def _manifest(rows: Rows, spec: MarketSpec, argv: list[str], first_us: int, interval_ms: int) -> dict:
     from keeper.run import versions
 
     return {
@@ -241,7 +276,7 @@ def _manifest(rows: Rows, spec: MarketSpec, options: Options, argv: list[str], f
         "params": {},
         "seed": None,
         "markets": [spec.name],
-        "interval_ms": max(1, options.every_ms or 1000),
+        "interval_ms": interval_ms,
         "price_path": None,
         "started_at": datetime.fromtimestamp(first_us / 1e6, timezone.utc).isoformat(),
         "versions": versions(),
