@@ -305,3 +305,16 @@ def test_a_fold_with_no_clean_train_point_says_why_it_has_no_test(session, tmp_p
     folds = json.loads((out / "results.json").read_text())["walk_forward_folds"]
     assert [(f["fold"], f["params"], f["test_row"]) for f in folds] == [(1, None, None), (2, None, None)]
     assert f"{Path(session).name} fold 2: no train point finished without an error" in said
+
+
+def test_reading_a_session_the_first_time_shows_progress(session, tmp_path):
+    """The first read builds the session's columns, seconds for a day of data: not in silence."""
+    import shutil
+
+    cold = tmp_path / "cold"
+    shutil.copytree(session, cold, ignore=shutil.ignore_patterns(".cache"))
+    code, said, errors = _keeper("sweep", str(cold), "--strategy", "fixed_spread", "--grid", "spread_bps=3",
+                                 "--out", str(tmp_path / "o"))
+    assert code == 0
+    assert re.search(r"^reading cold: 100% 400 snapshots, ", errors, re.M), errors
+    assert "reading cold" not in said  # progress is stderr's

@@ -121,14 +121,17 @@ def check(plan: Plan) -> None:
 
 
 def count_snapshots(session: str) -> int:
-    """Snapshots in the session; reading them also builds its columns for the workers to share."""
+    """Snapshots in the session; reading them also builds its columns for the workers to share,
+    which takes a while the first time (seconds for a day of one market), so it shows progress."""
     from keeper.archive.columns import open_tape
     from keeper.archive.reader import open_session
+    from keeper.ui.progress import Progress
 
     tape = open_tape(open_session(session))
     if tape.ticks is None:
-        for _ in tape.blocks():
-            pass
+        with Progress(f"reading {Path(session).name}", tape.total(), "snapshots") as shown:
+            for first, block in tape.blocks():
+                shown.update(tape.done(None), first + block.n)
     return tape.ticks
 
 
