@@ -144,6 +144,7 @@ def test_bad_rows_are_skipped_counted_and_named(tmp_path, capsys):
     ("garbage gzip", "unreadable: "),
     ("empty", "is empty"),
     ("missing level", "102 columns, no 'bids[24].price'"),
+    ("binary", "is not a CSV text file"),
 ])
 def test_a_wrong_file_is_one_line_and_exit_2_and_leaves_nothing(tmp_path, capsys, what, expected):
     _, book, trades = make_stream(tmp_path, 3, False)
@@ -156,6 +157,8 @@ def test_a_wrong_file_is_one_line_and_exit_2_and_leaves_nothing(tmp_path, capsys
         book.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 4)  # gzip's magic, then no gzip
     elif what == "empty":
         book.write_text("")
+    elif what == "binary":
+        book.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))  # a picture given as the book
     else:
         book.write_text(",".join(header.split(",")[:-2]) + "\n")
     out = tmp_path / "session"
@@ -227,3 +230,44 @@ def test_progress_is_a_bar_with_a_rate_on_a_terminal(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_the_market_is_the_files_symbol_unless_a_flag_names_it(tmp_path, capsys):
+    _, book, trades = make_stream(tmp_path, 5, False)
+    code, stdout, _ = keeper(imported(book, trades, tmp_path / "a"), capsys)  # no --symbol, no --market
+    assert code == 0, stdout
+    assert open_session(tmp_path / "a").manifest["markets"] == ["SOL-PERP"]
+    other = tmp_path / "other.csv"  # as Binance's files name it: no Drift market
+    other.write_text(book.read_text().replace("drift,SOL-PERP,", "binance-futures,SOLUSDT,"))
+    code, _, stderr = keeper(imported(other, trades, tmp_path / "b"), capsys)
+    (line,) = stderr.strip().splitlines()
+    assert code == 2 and "the market, from the files' symbol: no Drift market named 'SOLUSDT'" in line
+    assert "--market" in line and not (tmp_path / "b").exists()
+
+
+def test_trades_of_another_market_are_bad_rows_not_merged(tmp_path, capsys):
+    _, book, trades = make_stream(tmp_path, 20, False)
+    other = tmp_path / "other-trades.csv"
+    other.write_text(trades.read_text().replace("drift,SOL-PERP,", "binance-futures,SOLUSDT,"))
+    code, stdout, _ = keeper(imported(book, other, tmp_path / "s", "--market", "SOL-PERP"), capsys)
+    rows = len(trades.read_text().splitlines()) - 1
+    assert code == 1 and f"bad rows: 0 book, {rows} trades" in stdout
+    assert f"{other.name}:2: exchange/symbol binance-futures/SOLUSDT, not drift/SOL-PERP" in stdout
+    assert not any(r.value.markets["SOL-PERP"].trades for r in open_session(tmp_path / "s").records())
+
+
+def test_the_session_s_interval_is_the_data_s_cadence(tmp_path, capsys):
+    """A sweep scales Sharpe to an hour by the manifest's interval: it must be the snapshots' own."""
+    _, book, trades = make_stream(tmp_path, 100, False)
+    header, *rows = book.read_text().splitlines()
+    cells = [row.split(",") for row in rows]
+    t0 = int(cells[0][3])
+    for i, row in enumerate(cells):  # a book every 100 ms, as Tardis serves some exchanges
+        row[2] = row[3] = str(t0 + i * 100_000)
+    fast = tmp_path / "fast.csv"
+    fast.write_text("\n".join([header, *(",".join(row) for row in cells)]) + "\n")
+    cases = [(book, (), 1000), (book, ("--every-ms", "3000"), 3000), (fast, (), 100)]
+    for n, (file, extra, interval_ms) in enumerate(cases):
+        code, stdout, _ = keeper(imported(file, trades, tmp_path / f"s{n}", *extra), capsys)
+        assert code == 0, stdout
+        assert open_session(tmp_path / f"s{n}").manifest["interval_ms"] == interval_ms, (file, extra)

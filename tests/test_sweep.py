@@ -9,18 +9,21 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from keeper import cli
 from keeper.archive.reader import open_session
 from keeper.research import sweep
 from keeper.research.metrics import tally_records
-from tests.conftest import KEEPER
+from tests.conftest import KEEPER, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +157,7 @@ def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_rows(session, tmp_path):
     (("--grid", "spread_bps=3", "--walk-forward", "0:5"), "--walk-forward wants TRAIN:TEST"),
     (("--grid", "spread_bps=3", "--walk-forward", "400:400"), "no session has 800 snapshots"),
     ((), "at least one --grid"),
+    (("--grid", "spread_bps=3", "--backend", "ray", "--ray-address", "nonsense"), "--ray-address wants HOST:PORT"),
 ])
 def test_bad_input_is_one_line_and_exit_2(session, tmp_path, args, culprit):
     code, _, errors = _keeper("sweep", session, "--strategy", "fixed_spread", *args, "--out", str(tmp_path / "o"))
@@ -171,3 +175,146 @@ def test_the_ray_backend_gives_the_process_backend_s_rows(session, tmp_path):
         assert result.returncode == 0, result.stderr
         by[backend] = sorted(_rows(out), key=lambda r: r["spread_bps"])
     assert by["ray"] == by["process"] and len(by["ray"]) == 2 and by["ray"][0]["fills"] is not None
+
+
+def test_a_strategy_that_raises_on_some_ticks_says_so_in_its_row(session, monkeypatch):
+    """The loop quotes nothing new on such a tick and goes on; `keeper replay` says so on stderr,
+    which a sweep's worker does not show, so the row must."""
+    from strategies.fixed_spread import FixedSpread
+
+    real, calls = FixedSpread.quote, []
+
+    def quote(self, snapshot):
+        calls.append(snapshot.slot)
+        if len(calls) % 10 == 0:
+            raise ZeroDivisionError("the strategy's maths blew up")
+        return real(self, snapshot)
+
+    monkeypatch.setattr(FixedSpread, "quote", quote)
+    row = sweep.run_job(sweep.Job(session, "fixed_spread", (("spread_bps", "3"),), "l3_fifo", 1, snapshots=400))
+    assert row["error"] == "the strategy raised on 40 of 400 ticks (first on tick 9: ZeroDivisionError: the " \
+                           "strategy's maths blew up)"
+    assert row["fills"] is not None and row["total_pnl_usd"] is not None  # what `keeper replay` reports, kept
+    assert sweep.best([row], "total_pnl_usd") is None  # never chosen as the best point
+
+
+def _figures(session: str, pnl, sharpe, fills, drawdown, error: str = "", **point) -> dict:
+    return {**point, "session": session, "sample": "all", "total_pnl_usd": pnl, "sharpe": sharpe, "fills": fills,
+            "max_drawdown_usd": drawdown, "error": error}
+
+
+def test_the_top_points_are_ranked_over_every_session():
+    from keeper.research.sweep_output import top_points
+
+    rows = [_figures("a", 5.0, 1.0, 10, 2.0, spread_bps="3"), _figures("b", -4.0, -1.0, 5, 3.0, spread_bps="3"),
+            _figures("a", 2.0, 2.0, 4, 1.0, spread_bps="6"), _figures("b", 1.5, 1.0, 3, 0.5, spread_bps="6"),
+            _figures("a", 9.0, 3.0, 1, 0.1, spread_bps="9"),
+            _figures("b", None, None, None, None, "crashed: its worker process died", spread_bps="9")]
+    top = top_points(rows, ["spread_bps"], "total_pnl_usd")
+    assert [(p["spread_bps"], p["total_pnl_usd"], p["fills"], p["max_drawdown_usd"]) for p in top] == [
+        ("6", 3.5, 7, 1.0), ("3", 1.0, 15, 3.0)]  # 9 failed on one session: not ranked on the other alone
+    assert top[0]["sharpe"] == 1.5 and top[0]["session"] == "2 sessions"
+    one = top_points([rows[0], rows[2]], ["spread_bps"], "sharpe")  # one session: its rows as they are
+    assert one == [rows[2], rows[0]]
+
+
+def test_the_heatmap_never_colours_a_failed_point(tmp_path):
+    import math
+
+    from keeper.research.sweep_output import heatmap, heatmap_cells
+
+    grid = {"spread_bps": ["3", "6"], "size_usd": ["50", "100"]}
+    rows = [_figures("a", 1.5, 0.1, 8, 1.0, spread_bps="3", size_usd="50"),
+            _figures("a", -2.0, -0.2, 6, 3.0, spread_bps="6", size_usd="50"),
+            _figures("a", 9.0, 0.9, 9, 1.0, "the strategy raised on 3 of 400 ticks (...)", spread_bps="3", size_usd="100"),
+            _figures("a", None, None, None, None, "crashed: its worker process died", spread_bps="6", size_usd="100")]
+    cells, fills, failed = heatmap_cells(rows, grid, "total_pnl_usd")
+    assert (cells[0, 0], cells[0, 1], fills[0, 0]) == (1.5, -2.0, 8)
+    assert failed == {(1, 0): "error", (1, 1): "crashed"} and math.isnan(cells[1, 0]) and math.isnan(cells[1, 1])
+    assert heatmap(rows, grid, "total_pnl_usd", tmp_path / "h.png", "t").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_ray_address_nobody_answers_at_is_one_line_not_minutes_of_retries(session, tmp_path):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as free:  # a port just closed: nothing listens there
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    code, _, errors = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3", "--backend", "ray",
+                              "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "o"))
+    assert code == 2 and "Traceback" not in errors
+    (line,) = errors.strip().splitlines()
+    assert line.startswith(f"keeper: error: --ray-address 127.0.0.1:{port}: no Ray cluster answers there"), line
+
+
+def test_progress_is_a_line_every_ten_percent_without_a_terminal(session, tmp_path):
+    code, said, errors = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,6", "--workers", "1",
+                                 "--out", str(tmp_path / "o"))
+    assert code == 0
+    lines = re.findall(r"^sweep: +(\d+)% (\d+) replays, [\d.,]+ replays/s, .* eta \d+ s$", errors, re.M)
+    assert [int(p) for p, _ in lines] == list(range(10, 101, 10)) and lines[-1][1] == "2", errors
+    assert "%" not in said
+
+
+def test_progress_on_a_terminal_is_a_bar_with_a_rate_and_an_eta(session, tmp_path):
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    child = pexpect.spawn(sys.executable, ["-m", "keeper", "sweep", session, "--strategy", "fixed_spread", "--grid",
+                                           "spread_bps=3,6", "--workers", "1", "--out", str(tmp_path / "o")],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=300, dimensions=(30, 120))
+    child.expect("━")
+    child.expect(r"replays [\d,.]+ replays/s")
+    child.expect("eta")
+    child.expect(r"2 replays [\d,.]+ replays/s")
+    child.expect("top 2 by total_pnl_usd")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_ctrl_c_at_a_terminal_stops_workers_and_all_and_keeps_the_rows(session, tmp_path):
+    """A terminal's Ctrl-C signals the whole process group, the pool's workers too."""
+    out = tmp_path / "out"
+    values = ",".join(str(2 + i / 10) for i in range(40))
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    child = pexpect.spawn(sys.executable, ["-m", "keeper", "sweep", session, "--strategy", "fixed_spread", "--grid",
+                                           f"spread_bps={values}", "--workers", "2", "--out", str(out)],
+                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=120, dimensions=(30, 120))
+    child.logfile_read = screen = io.StringIO()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and child.isalive():
+        if (out / "results.json").exists() and _rows(out):
+            break
+        child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0.05)  # drain the bar while waiting
+    child.sendintr()
+    child.expect("stopped by Ctrl-C")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130 and "Traceback" not in screen.getvalue()
+    result = json.loads((out / "results.json").read_text())
+    assert result["interrupted"] is True and 1 <= len(result["rows"]) < 40
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the patch reaches workers by fork")
+def test_a_fold_with_no_clean_train_point_says_why_it_has_no_test(session, tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "replay_figures", _crashing(sweep.replay_figures))
+    out = tmp_path / "out"
+    code, said, _ = _keeper("sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=4",
+                            "--walk-forward", "200:100", "--workers", "1", "--out", str(out))
+    assert code == 1
+    folds = json.loads((out / "results.json").read_text())["walk_forward_folds"]
+    assert [(f["fold"], f["params"], f["test_row"]) for f in folds] == [(1, None, None), (2, None, None)]
+    assert f"{Path(session).name} fold 2: no train point finished without an error" in said
+
+
+def test_reading_a_session_the_first_time_shows_progress(session, tmp_path):
+    """The first read builds the session's columns, seconds for a day of data: not in silence."""
+    import shutil
+
+    cold = tmp_path / "cold"
+    shutil.copytree(session, cold, ignore=shutil.ignore_patterns(".cache"))
+    code, said, errors = _keeper("sweep", str(cold), "--strategy", "fixed_spread", "--grid", "spread_bps=3",
+                                 "--out", str(tmp_path / "o"))
+    assert code == 0
+    assert re.search(r"^reading cold: 100% 400 snapshots, ", errors, re.M), errors
+    assert "reading cold" not in said  # progress is stderr's

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from keeper.archive.tardis import BadRow, BookRow, CsvFile, Grid, Rows, TradeRow, units
+from keeper.archive.tardis import BadRow, BookRow, CsvFile, Grid, Rows, TradeRow, first_source, units
 from keeper.archive.writer import SessionWriter
 from keeper.errors import UserError, unknown
 from keeper.model import BASE_PRECISION, Book, MarketSpec, MarketState, Snapshot, UserState, replace
@@ -100,14 +100,25 @@ def _flag(text: str, decimals: int, what: str) -> int:
 
 def import_tardis(options: Options, argv: list[str], progress: Optional[Callable[[int], Progress]] = None) -> ImportReport:
     """`progress(total)` makes the progress display: the book file's bytes read, and snapshots written."""
-    name = options.market or options.symbol
-    if not name:
-        raise UserError("name the market: --symbol (as in the files) or --market (a Drift market)")
-    spec = market_spec(name, options.tick_size, options.step_size)
+    # What both files' rows must hold, from the flags or else the book's first row, so a trades
+    # file of another market is its rows' problem, not merged in.
+    exchange, symbol = options.exchange, options.symbol
+    if exchange is None or symbol is None:
+        found = first_source(options.book)
+        if found is None:
+            raise UserError(f"{options.book}: no book row could be imported (no rows)")
+        exchange, symbol = exchange or found[0], symbol or found[1]
+    name = options.market or symbol
+    try:
+        spec = market_spec(name, options.tick_size, options.step_size)
+    except UserError as exc:
+        if options.market or options.symbol:
+            raise
+        raise UserError(f"the market, from the files' symbol: {exc}") from None
     out = Path(options.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not an empty folder")
-    grid = Grid(len(str(spec.base_precision)) - 1, spec.tick_size, spec.step_size, options.exchange, options.symbol)
+    grid = Grid(len(str(spec.base_precision)) - 1, spec.tick_size, spec.step_size, exchange, symbol)
     report = ImportReport(out, spec.name)
     made = not out.exists()
     with contextlib.ExitStack() as stack:
@@ -170,7 +181,7 @@ def _run(books: CsvFile, trades: CsvFile, grid: Grid, spec: MarketSpec, options:
     trade_iter = good(trades, "trades", Rows(trades, grid).trade)
     pending: Optional[TradeRow] = next(trade_iter, None)
     carried: list = []
-    writer: Optional[SessionWriter] = None
+    output = _Output(report.path, lambda first_us, interval_ms: _manifest(book_rows, spec, argv, first_us, interval_ms))
     last_emit, oracle = None, None
     every_us = options.every_ms * 1000
     for row in good(books, "book", book_rows.book):
@@ -186,9 +197,7 @@ def _run(books: CsvFile, trades: CsvFile, grid: Grid, spec: MarketSpec, options:
             report.skipped_books += 1
             continue
         oracle, last_emit = mid, row.local_us
-        if writer is None:
-            writer = SessionWriter.create_at(report.path, _manifest(book_rows, spec, options, argv, row.local_us))
-        writer.write_snapshot(_snapshot(row, mid, tuple(carried), spec))
+        output.write(_snapshot(row, mid, tuple(carried), spec), row.local_us)
         report.snapshots += 1
         report.trades += len(carried)
         carried = []
@@ -197,10 +206,10 @@ def _run(books: CsvFile, trades: CsvFile, grid: Grid, spec: MarketSpec, options:
     for _ in trade_iter:  # counted (and checked) all the same: they only come too late
         pass
     report.trades_after = report.trade_rows - report.trades
-    if writer is None:
+    if not report.snapshots:
         raise UserError(f"{books.path}: no book row could be imported"
                         + (f" ({report.bad['book']} bad; the first: {report.shown[0]})" if report.shown else " (no rows)"))
-    writer.finish({"import": {"format": "tardis", "book": str(books.path), "trades": str(trades.path),
+    output.finish({"import": {"format": "tardis", "book": str(books.path), "trades": str(trades.path),
                               "exchange": book_rows.exchange, "symbol": book_rows.symbol, "market": spec.name,
                               "snapshots": report.snapshots, "trades_imported": report.trades,
                               "book_rows": report.book_rows, "trade_rows": report.trade_rows,
@@ -221,7 +230,44 @@ def _snapshot(row: BookRow, mid: int, trades: tuple, spec: MarketSpec) -> Snapsh
     return Snapshot(row.local_us // 1000, slot, {spec.name: market}, UserState(0, 0))
 
 
-def _manifest(rows: Rows, spec: MarketSpec, options: Options, argv: list[str], first_us: int) -> dict:
+CADENCE_SAMPLE = 64  # snapshots held before the session is written: the median of their gaps is its interval
+
+
+class _Output:
+    """The session's writer, made once the first CADENCE_SAMPLE snapshots have shown the data's
+    cadence: the manifest's interval_ms is what a sweep scales Sharpe to an hour by, and a Tardis
+    book comes every 100 ms as often as every second. Holds no more than those snapshots."""
+
+    def __init__(self, path: Path, manifest: Callable[[int, int], dict]) -> None:
+        self.path, self.manifest = path, manifest
+        self.held: list[Snapshot] = []
+        self.first_us: Optional[int] = None
+        self.writer: Optional[SessionWriter] = None
+
+    def write(self, snapshot: Snapshot, local_us: int) -> None:
+        if self.writer is not None:
+            self.writer.write_snapshot(snapshot)
+            return
+        self.first_us = local_us if self.first_us is None else self.first_us
+        self.held.append(snapshot)
+        if len(self.held) == CADENCE_SAMPLE:
+            self._open()
+
+    def _open(self) -> None:
+        gaps = sorted(b.ts - a.ts for a, b in zip(self.held, self.held[1:]))
+        interval_ms = max(1, gaps[len(gaps) // 2]) if gaps else 1000  # one snapshot: a cadence of nothing
+        self.writer = SessionWriter.create_at(self.path, self.manifest(self.first_us, interval_ms))
+        for snapshot in self.held:
+            self.writer.write_snapshot(snapshot)
+        self.held = []
+
+    def finish(self, summary: dict) -> None:
+        if self.writer is None:
+            self._open()
+        self.writer.finish(summary)
+
+
+def _manifest(rows: Rows, spec: MarketSpec, argv: list[str], first_us: int, interval_ms: int) -> dict:
     from keeper.run import versions
 
     return {
@@ -230,7 +276,7 @@ def _manifest(rows: Rows, spec: MarketSpec, options: Options, argv: list[str], f
         "params": {},
         "seed": None,
         "markets": [spec.name],
-        "interval_ms": max(1, options.every_ms or 1000),
+        "interval_ms": interval_ms,
         "price_path": None,
         "started_at": datetime.fromtimestamp(first_us / 1e6, timezone.utc).isoformat(),
         "versions": versions(),

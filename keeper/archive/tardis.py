@@ -141,7 +141,12 @@ class CsvFile:
             return next(self._reader, None)
         except csv.Error as exc:
             raise BadRow(f"not a CSV row: {exc}") from None
-        except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        except UnicodeDecodeError as exc:
+            if not self._reader.line_num:  # the first bytes: not a text file at all (a PNG, a zip, a .npz)
+                raise UserError(f"{self.path} is not a CSV text file (byte {exc.start} is not UTF-8): "
+                                f"not a Tardis file") from None
+            raise UserError(f"{self.path}: unreadable after line {self._reader.line_num}: {exc}") from None
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
             where = f" after line {self._reader.line_num}" if self._reader.line_num else ""
             raise UserError(f"{self.path}: unreadable{where}: {exc}") from None
 
@@ -166,6 +171,19 @@ class CsvFile:
     def close(self) -> None:
         self._text.close()
         self._raw.close()
+
+
+def first_source(path: str | Path) -> Optional[tuple[str, str]]:
+    """(exchange, symbol) of a book file's first whole row: what the rows of both files must
+    hold when --exchange or --symbol don't say, and the market's name by default."""
+    file = CsvFile(path, "book")
+    try:
+        for _, row in file.rows():
+            if not isinstance(row, BadRow) and len(row) == file.width:
+                return row[0], row[1]
+        return None
+    finally:
+        file.close()
 
 
 class Rows:

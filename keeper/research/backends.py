@@ -8,6 +8,8 @@ after a break the unfinished jobs run one at a time, where a death names its job
 from __future__ import annotations
 
 import signal
+import socket
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional, Sequence
@@ -82,8 +84,7 @@ def _ray(work, jobs, on_row, workers: int, address: Optional[str], died) -> None
         raise UserError("--backend ray needs the ray package (pip install -r requirements.lock)") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False, logging_level="ERROR")
+        _connect(ray, address, workers)
     try:
         remote = ray.remote(max_retries=0)(work)
         futures = {remote.remote(job): job for job in jobs}
@@ -104,3 +105,38 @@ def _ray(work, jobs, on_row, workers: int, address: Optional[str], died) -> None
     finally:
         if started:
             ray.shutdown()
+
+
+def ray_endpoint(address: str) -> Optional[tuple[str, int]]:
+    """(host, port) of a --ray-address (None for auto); UserError when it is neither."""
+    from keeper.errors import UserError
+
+    if address == "auto":
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--ray-address wants HOST:PORT (or ray://HOST:PORT, or auto), not {address!r}")
+    return host, int(port)
+
+
+PROBE_S = 5  # a cluster that does not accept a connection in this long is not there
+
+
+def _connect(ray, address: Optional[str], workers: int) -> None:
+    """ray.init, with bad input one line: Ray itself retries an address nobody answers at for
+    minutes, printing its C++ client's warnings, so the address's port is tried first."""
+    from keeper.errors import UserError
+
+    if address and address != "auto":
+        try:
+            socket.create_connection(ray_endpoint(address), timeout=PROBE_S).close()
+        except OSError as exc:
+            raise UserError(f"--ray-address {address}: no Ray cluster answers there "
+                            f"({exc.strerror or type(exc).__name__}); start one with `ray start --head`") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # Ray's tips about its own future defaults: not the user's to act on
+            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                     log_to_driver=False, logging_level="ERROR")
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise UserError(f"--backend ray{f' --ray-address {address}' if address else ''}: {exc}") from None

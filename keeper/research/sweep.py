@@ -121,14 +121,17 @@ def check(plan: Plan) -> None:
 
 
 def count_snapshots(session: str) -> int:
-    """Snapshots in the session; reading them also builds its columns for the workers to share."""
+    """Snapshots in the session; reading them also builds its columns for the workers to share,
+    which takes a while the first time (seconds for a day of one market), so it shows progress."""
     from keeper.archive.columns import open_tape
     from keeper.archive.reader import open_session
+    from keeper.ui.progress import Progress
 
     tape = open_tape(open_session(session))
     if tape.ticks is None:
-        for _ in tape.blocks():
-            pass
+        with Progress(f"reading {Path(session).name}", tape.total(), "snapshots") as shown:
+            for first, block in tape.blocks():
+                shown.update(tape.done(None), first + block.n)
     return tape.ticks
 
 
@@ -136,8 +139,10 @@ def run_job(job: Job) -> dict:
     """The row of one job: its figures, or the error that stopped it. Runs in a worker."""
     row = {"session": job.session, "sample": job.label, **dict(job.params)}
     try:
-        row.update(replay_figures(job))
-        row["error"] = ""
+        figures = replay_figures(job)
+        error = figures.pop("error", "")
+        row.update(figures)
+        row["error"] = error
     except Exception as exc:  # noqa: BLE001 (a crash in one point is its row's, never the sweep's)
         row.update({name: None for name in FIGURES})
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -154,16 +159,40 @@ def replay_figures(job: Job) -> dict:
 
     session = open_session(job.session)
     strategy = recorded_strategy(session.manifest, job.strategy, dict(job.params))
-    tally = Tally()
+    tally, raised = Tally(), StrategyErrors()
     with contextlib.redirect_stderr(io.StringIO()):  # a library's print: the sweep shows its own progress
         _, loop = run_replay(session, strategy, fill_model=job.fill_model, latency_slots=job.latency_slots,
-                             observers=(tally,), window=job.window, progress=False)
+                             observers=(tally, raised), window=job.window, progress=False)
     figures = tally.figures(max(job.snapshots, loop.ticks), session.manifest["interval_ms"] / 1000)
     total = tally.report.summary()["total"]
     return {"fills": total["fills"], "volume_usd": total["volume_usd"], "fees_usd": total["fees_usd"],
             "total_pnl_usd": total["total_pnl_usd"], "sharpe": figures["sharpe"],
             "max_drawdown_usd": total["max_drawdown_usd"], "max_inv_usd": total["max_inventory_usd"],
-            "fill_ratio": figures["fill_ratio"]}
+            "fill_ratio": figures["fill_ratio"], "error": raised.summary()}
+
+
+STRATEGY_ERROR = "strategy error: "  # keeper/loop.py's note in the plan of a tick whose strategy raised
+
+
+class StrategyErrors:
+    """An observer of the ticks whose strategy raised. The loop quotes nothing new on such a tick
+    and goes on (a live keeper must), and `keeper replay` says so on stderr, which a sweep's
+    worker does not show: without this the point's row would look like a clean run."""
+
+    def __init__(self) -> None:
+        self.ticks = self.failed = 0
+        self.first = ""
+
+    def on_tick(self, snapshot, execution) -> None:
+        for note in execution.plan.dropped:
+            if note.startswith(STRATEGY_ERROR):
+                self.failed += 1
+                self.first = self.first or f"first on tick {self.ticks}: {note[len(STRATEGY_ERROR):]}"
+                break
+        self.ticks += 1
+
+    def summary(self) -> str:
+        return f"the strategy raised on {self.failed} of {self.ticks} ticks ({self.first})" if self.failed else ""
 
 
 def best(rows: list[dict], rank: str) -> Optional[dict]:
@@ -183,6 +212,10 @@ def build_plan(args) -> Plan:
         raise UserError(f"--workers wants 1 or more, not {args.workers}")
     if args.ray_address and args.backend != "ray":
         raise UserError("--ray-address names a Ray cluster: add --backend ray")
+    if args.ray_address:
+        from keeper.research.backends import ray_endpoint
+
+        ray_endpoint(args.ray_address)
     plan = Plan([str(Path(s)) for s in args.sessions], args.strategy, parse_grid(args.grid),
                 parse_walk_forward(args.walk_forward), args.rank, args.fill_model, args.latency_slots)
     check(plan)
@@ -238,21 +271,30 @@ def sweep_command(args) -> int:
                 for k, (_, test) in enumerate(folds[s]):
                     train_rows = [r for r in results.rows if r["session"] == s and r["sample"] == f"train {k + 1}"]
                     top = best(sorted(train_rows, key=lambda r: points.index(_point(r, plan))), plan.rank)
-                    if top is not None:
-                        chosen.append({"session": s, "fold": k + 1, "train": folds[s][k][0], "test": test,
-                                       "params": dict(_point(top, plan)), f"train_{plan.rank}": top[plan.rank]})
-                        tests.append(plan.job(s, _point(top, plan), test, f"test {k + 1}"))
+                    fold = {"session": s, "fold": k + 1, "train": folds[s][k][0], "test": test, "params": None,
+                            "test_row": None}
+                    chosen.append(fold)
+                    if top is None:  # kept, so the report says why this window has no out-of-sample result
+                        fold["note"] = "no train point finished without an error: its test window was not run"
+                        continue
+                    fold.update({"params": dict(_point(top, plan)), f"train_{plan.rank}": top[plan.rank]})
+                    tests.append(plan.job(s, _point(top, plan), test, f"test {k + 1}"))
             run_jobs(run_job, tests, on_row, backend=args.backend, workers=args.workers, ray_address=args.ray_address,
                      died=_died)
             for fold in chosen:
-                fold["test_row"] = next(r for r in results.rows if r["session"] == fold["session"]
-                                        and r["sample"] == f"test {fold['fold']}")
+                if fold["params"] is not None:
+                    fold["test_row"] = next(r for r in results.rows if r["session"] == fold["session"]
+                                            and r["sample"] == f"test {fold['fold']}")
     except KeyboardInterrupt:
         shown.close(finished=False)
         results.write_json(finished=False, interrupted=True)
         results.close()
         print(f"sweep: stopped by Ctrl-C; {len(results.rows)} of {total} finished row(s) kept in {out}")
         return 130
+    except BaseException:  # the bar's terminal state (a hidden cursor) is given back before the error is said
+        shown.close(finished=False)
+        results.close()
+        raise
     shown.close()
     results.write_json(finished=True, walk_forward_folds=chosen or None)
     results.close()
@@ -264,6 +306,8 @@ def _point(row: dict, plan: Plan) -> tuple[tuple[str, str], ...]:
 
 
 def _report(plan: Plan, results, chosen: list[dict], out: Path, heatmap, table) -> int:
+    from keeper.research.sweep_output import LABELS, top_points, usd
+
     rows = results.rows
     failed = [r for r in rows if r["error"]]
     ranked_rows = [r for r in rows if r["sample"] in ("all",) or r["sample"].startswith("train")]
@@ -272,17 +316,22 @@ def _report(plan: Plan, results, chosen: list[dict], out: Path, heatmap, table) 
             name = "heatmap.png" if len(plan.sessions) == 1 else f"heatmap-{Path(session).name}.png"
             what = "mean over the train windows" if plan.walk_forward else "whole session"
             heatmap([r for r in ranked_rows if r["session"] == session], plan.grid, plan.rank, out / name,
-                    f"{plan.strategy} on {Path(session).name}: {plan.rank} ({what})")
+                    f"{plan.strategy} on {Path(session).name}: {LABELS.get(plan.rank, plan.rank)} ({what})")
             print(f"heatmap: {out / name}")
     if plan.walk_forward:
         print(f"walk-forward {plan.walk_forward[0]}:{plan.walk_forward[1]} snapshots, best train point by {plan.rank}:")
-        print(table([f["test_row"] for f in chosen], list(plan.grid)))
-        oos = sum(f["test_row"]["total_pnl_usd"] or 0 for f in chosen)
-        print(f"out-of-sample total PnL over {len(chosen)} test window(s): ${oos:,.2f}")
+        tested = [f["test_row"] for f in chosen if f["test_row"] is not None]
+        print(table(tested, list(plan.grid)))
+        oos = sum(r["total_pnl_usd"] or 0 for r in tested)
+        print(f"out-of-sample total PnL over {len(tested)} test window(s): {usd(oos)}")
+        for fold in chosen:
+            if fold["test_row"] is None:
+                print(f"walk-forward: {Path(fold['session']).name} fold {fold['fold']}: {fold['note']}")
     else:
-        top = sorted((r for r in rows if not r["error"] and r.get(plan.rank) is not None),
-                     key=lambda r: -r[plan.rank])[:5]
-        print(f"top {len(top)} by {plan.rank}:")
+        top = top_points(rows, list(plan.grid), plan.rank)
+        over = f" over {len(plan.sessions)} sessions (PnL, fills summed; Sharpe the mean; drawdown the worst)" \
+            if len(plan.sessions) > 1 else ""
+        print(f"top {len(top)} by {plan.rank}{over}:")
         print(table(top, list(plan.grid)))
     for r in failed:
         print(f"failed: {Path(r['session']).name} {r['sample']} {dict(_point(r, plan))}: {r['error']}")

@@ -27,7 +27,7 @@ class _Rate(ProgressColumn):
         elapsed = task.finished_time if task.finished else task.elapsed
         count = task.fields.get("count", 0)
         rate = count / elapsed if elapsed else 0.0
-        return Text(f"{count:,} {self.unit} {rate:,.0f} {self.unit}/s", style="progress.data.speed")
+        return Text(f"{count:,} {self.unit} {_rate(rate)} {self.unit}/s", style="progress.data.speed")
 
 
 class Progress:
@@ -60,7 +60,8 @@ class Progress:
                 self._next_draw = now + REFRESH_S
                 self._bar.update(self._task, completed=min(done, self.total), count=count, refresh=True)
             return
-        tenths = min(10, done * 10 // self.total)
+        # 100% is close()'s: said with the final count, not the one when the last byte was read
+        tenths = min(9, done * 10 // self.total)
         while self._tenths < tenths:
             self._tenths += 1
             self._line(self._tenths * 10)
@@ -68,8 +69,9 @@ class Progress:
     def close(self, finished: bool = True) -> None:
         """The job is over: the bar full, or the lines up to 100%; left as it is when it failed."""
         if self._bar is not None:
-            if finished:
-                self._bar.update(self._task, completed=self.total, count=self._count, refresh=True)
+            # the last update may have fallen between redraws: the bar is left showing where the job got to
+            completed = self.total if finished else min(self._done, self.total)
+            self._bar.update(self._task, completed=completed, count=self._count, refresh=True)
             self._bar.stop()
             self._bar = None
             return
@@ -81,7 +83,7 @@ class Progress:
         elapsed = time.monotonic() - self.started
         rate = self._count / elapsed if elapsed > 0 else 0.0
         left = elapsed * (self.total - min(self._done, self.total)) / self._done if self._done and percent < 100 else 0.0
-        print(f"{self.label}: {percent:3d}% {self._count:,} {self.unit}, {rate:,.0f} {self.unit}/s, "
+        print(f"{self.label}: {percent:3d}% {self._count:,} {self.unit}, {_rate(rate)} {self.unit}/s, "
               f"{elapsed:.1f} s elapsed, eta {left:.0f} s", file=self.stream, flush=True)
 
     def __enter__(self) -> "Progress":
@@ -89,6 +91,11 @@ class Progress:
 
     def __exit__(self, kind, *exc) -> None:
         self.close(finished=kind is None)
+
+
+def _rate(per_second: float) -> str:
+    # a sweep's replays can take seconds each: "0 replays/s" would say nothing
+    return f"{per_second:,.0f}" if per_second >= 1 or not per_second else f"{per_second:.2f}"
 
 
 def _isatty(stream) -> bool:
