@@ -42,6 +42,8 @@ FLATTEN_TRIES = 5
 # The first note of every flatten plan: the record says the risk gate made it, not the strategy
 # (replay --verify cannot reproduce it from the strategy).
 FLATTEN_NOTE = "on stop: flatten (reduce-only IOC)"
+# The start of the note a tick whose strategy raised carries in its plan (a sweep's row counts them).
+STRATEGY_ERROR = "strategy error: "
 
 
 class Observer(Protocol):
@@ -142,7 +144,7 @@ class Loop:
                 plan = decide(self.strategy, self.risk, snapshot, self.quote_ttl_s)
             except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
                 log.error("strategy %s failed on tick %d: %s: %s", self.strategy.name, self.ticks, type(exc).__name__, exc)
-                plan = Plan(dropped=(f"strategy error: {type(exc).__name__}: {exc}",))
+                plan = Plan(dropped=(f"{STRATEGY_ERROR}{type(exc).__name__}: {exc}",))
         if self._abandon.is_set() or (self.stopping.is_set() and not flattening):
             # the shutdown cancel follows; placing first would only add to it
             execution = Execution(snapshot.ts, snapshot.slot, plan, (), self.risk.state)

@@ -107,29 +107,7 @@ def replayed_ticks(session, window: Optional[tuple[int, int]] = None, label: Opt
         yield from tape.ticks(opened, start, end)
         return
     with Progress(label, opened.total(), "snapshots") as shown:
-        yield from _shown_ticks(opened, tape.ticks(opened, start, end), start, shown)
-
-
-PROGRESS_EVERY = 64  # snapshots between progress updates
-
-
-def _shown_ticks(opened, ticks: Iterator, start: int, shown) -> Iterator:
-    """`ticks`, telling `shown` how far they got. A first replay builds the columns a block
-    (4,096 snapshots) ahead of the ticks, so the bytes read say where the build is, not the
-    replay: within a block, progress is its share of the block's bytes."""
-    served = 0
-    current, before, after = None, 0, 0  # the block being served, and the bytes read when it began and ended
-    for block, i in ticks:
-        served += 1
-        if not served % PROGRESS_EVERY:
-            if opened.warm:
-                shown.update(start + served, served)
-            else:
-                if block is not current:
-                    current, before, after = block, after, opened.session.bytes_read
-                shown.update(before + (after - before) * (i + 1) // block.n, served)
-        yield block, i
-    shown.update(start + served if opened.warm else opened.session.bytes_read, served)  # the final count
+        yield from tape.ticks(opened, start, end, shown)
 
 
 def run_replay(session, strategy: strategies.Strategy, *, verify: bool = False, fill_model: str = DEFAULT_QUEUE_MODEL,

@@ -105,12 +105,6 @@ class Tape:
         """What progress counts to: snapshots when the cache is read, else the segments' bytes."""
         return self.ticks if self.found is not None else self.session.size()
 
-    def done(self, snapshots: Optional[int]) -> int:
-        """Progress so far, `snapshots` read (None: all of them)."""
-        if self.found is None:
-            return self.session.bytes_read
-        return self.ticks if snapshots is None else snapshots
-
     def blocks(self, start: int = 0) -> Iterator[tuple[int, Block]]:
         """(index of its first snapshot, block) in order, from the block holding snapshot `start`."""
         if self.found is not None:

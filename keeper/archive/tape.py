@@ -20,27 +20,34 @@ _TRADES = msgspec.msgpack.Decoder(tuple[Trade, ...])
 _USER = msgspec.msgpack.Decoder(UserState)
 _LAST_PLAN = msgspec.msgpack.Decoder(Optional[LastPlan])
 _EXECUTION = msgspec.msgpack.Decoder(Execution)
-PROGRESS_EVERY = 256  # snapshots between progress updates
+PROGRESS_EVERY = 64  # snapshots between progress updates
 
 
 def ticks(tape: Tape, start: int = 0, end: Optional[int] = None, shown=None) -> Iterator[tuple[Block, int]]:
     """(block, index in it) of the snapshots [start, end) of the tape; `shown` (a
-    keeper.ui.progress.Progress over tape.total()) is told as they go."""
+    keeper.ui.progress.Progress over tape.total()) is told how far they got. A first replay
+    builds the columns a block ahead of the ticks, so the bytes read say where the build is, not
+    the replay: within a block, progress is its share of the block's bytes."""
     served = 0
+    before = after = 0  # the segments' bytes read when the block being served began and ended
     blocks = tape.blocks(start)
     for first, block in blocks:
+        before, after = after, tape.session.bytes_read
         for i in range(max(0, start - first), block.n):
             if end is not None and first + i >= end:
                 if not tape.warm:
                     for _ in blocks:  # read on to the end, so the cache is written whole for the next replay
                         pass
-                return
+                break
             served += 1
             if shown is not None and not served % PROGRESS_EVERY:
-                shown.update(tape.done(first + i + 1), served)
+                shown.update(first + i + 1 if tape.warm else before + (after - before) * (i + 1) // block.n, served)
             yield block, i
+        else:
+            continue
+        break
     if shown is not None:
-        shown.update(tape.done(None), served)
+        shown.update(tape.total() if tape.warm else tape.session.bytes_read, served)  # the final count
 
 
 def markets(block: Block, i: int) -> dict[str, MarketState]:

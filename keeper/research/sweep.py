@@ -123,16 +123,17 @@ def check(plan: Plan) -> None:
 def count_snapshots(session: str) -> int:
     """Snapshots in the session; reading them also builds its columns for the workers to share,
     which takes a while the first time (seconds for a day of one market), so it shows progress."""
+    from keeper.archive import tape
     from keeper.archive.columns import open_tape
     from keeper.archive.reader import open_session
     from keeper.ui.progress import Progress
 
-    tape = open_tape(open_session(session))
-    if tape.ticks is None:
-        with Progress(f"reading {Path(session).name}", tape.total(), "snapshots") as shown:
-            for first, block in tape.blocks():
-                shown.update(tape.done(None), first + block.n)
-    return tape.ticks
+    opened = open_tape(open_session(session))
+    if opened.ticks is None:
+        with Progress(f"reading {Path(session).name}", opened.total(), "snapshots") as shown:
+            for _ in tape.ticks(opened, shown=shown):
+                pass
+    return opened.ticks
 
 
 def run_job(job: Job) -> dict:
@@ -171,23 +172,23 @@ def replay_figures(job: Job) -> dict:
             "fill_ratio": figures["fill_ratio"], "error": raised.summary()}
 
 
-STRATEGY_ERROR = "strategy error: "  # keeper/loop.py's note in the plan of a tick whose strategy raised
-
-
 class StrategyErrors:
     """An observer of the ticks whose strategy raised. The loop quotes nothing new on such a tick
     and goes on (a live keeper must), and `keeper replay` says so on stderr, which a sweep's
     worker does not show: without this the point's row would look like a clean run."""
 
     def __init__(self) -> None:
+        from keeper.loop import STRATEGY_ERROR
+
+        self.note = STRATEGY_ERROR
         self.ticks = self.failed = 0
         self.first = ""
 
     def on_tick(self, snapshot, execution) -> None:
         for note in execution.plan.dropped:
-            if note.startswith(STRATEGY_ERROR):
+            if note.startswith(self.note):
                 self.failed += 1
-                self.first = self.first or f"first on tick {self.ticks}: {note[len(STRATEGY_ERROR):]}"
+                self.first = self.first or f"first on tick {self.ticks}: {note[len(self.note):]}"
                 break
         self.ticks += 1
 
