@@ -51,7 +51,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
     total_rule = "max_total" if total_cap == account.max_total_quote else "max_leverage"
     low_collateral = user.free_collateral < account.min_free_collateral_quote
     # worst-case base per market and side once every kept order fills: [long, short]
-    exposure = {name: [max(p.base, 0), max(-p.base, 0)] for name, p in user.positions.items()}
+    exposure = {name: [p.base, 0] if p.base > 0 else [0, -p.base] for name, p in user.positions.items() if p.base}
     sides = None  # worst-case quote per side over all markets, as orders are kept (made when first needed)
     # each market's worst side at its oracle, and their sum: the gross the total cap counts
     worst_value = {name: quote_value(max(e), markets[name].oracle_price, markets[name].spec.base_precision)
