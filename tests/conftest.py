@@ -81,6 +81,24 @@ def tally(request) -> _tally.Tally:
     return _tally.Tally(request.node.nodeid)
 
 
+# The modules that take longest (their localnet runs and long simulations), slowest first. They
+# are collected first, so that with xdist (`-n`, whole modules to a worker) they start at once
+# and the short modules fill in around them, rather than one of them starting last and running
+# alone at the end. The order tests run in is otherwise free: none depends on another.
+SLOW_MODULES = (
+    "test_live_localnet", "test_secrets", "test_live_faults", "test_dlob_l3_snapshots", "test_live_failover",
+    "test_drawdown_holds", "test_archive_verify", "test_live_tape", "test_archive_import", "test_live_spot_hedge",
+    "test_scorecard", "test_endpoints", "test_cli", "test_informed_flow", "test_risk_runs", "test_live_quote_asset",
+    "test_ops_live", "test_localnet_cli", "test_ops_report", "test_replay_sim", "test_live_dead_mans_switch",
+    "test_live_flatten",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
