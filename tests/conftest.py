@@ -3,7 +3,6 @@ tests of the Drift binary, the localnet child and the DLOB helper share."""
 from __future__ import annotations
 
 import os
-import resource
 import sys
 from pathlib import Path
 
@@ -108,26 +107,28 @@ REAL_TIME_MODULES = (
 
 
 def _can_raise_priority_back() -> bool:
-    return os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20
+    return hasattr(os, "SCHED_IDLE") and os.geteuid() == 0
 
 
 @pytest.fixture(autouse=True)
 def _yield_cpu_to_real_time_tests(request):
-    """Under xdist, the other tests run at a lower CPU priority (nice +10, children included), so
-    a simulation on one worker does not slow a live keeper on the other past its tick: quotes sent
-    late against the climbing localnet oracle cross the book and are refused post-only. Only where
-    the worker may raise its priority back afterwards (root, as CI is); elsewhere nothing changes."""
+    """Under xdist, the other tests run in the idle scheduling class (SCHED_IDLE, children
+    included): they get a CPU only when the real-time tests beside them leave it, so a simulation
+    on one worker does not delay a keeper or a localnet on the other. Delayed, the localnet's slot
+    clock catches up in a burst and the keeper's quotes, sent against the oracle it read before,
+    cross the book and are refused post-only (seen with nice +10 still). Only where the worker may
+    leave the idle class afterwards (root, as CI is); elsewhere nothing changes."""
     name = request.module.__name__.rpartition(".")[2]
     if (not os.environ.get("PYTEST_XDIST_WORKER") or name.startswith("test_live_") or name in REAL_TIME_MODULES
             or not _can_raise_priority_back()):
         yield
         return
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    os.setpriority(os.PRIO_PROCESS, 0, min(before + 10, 19))
+    before = os.sched_getscheduler(0)
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     try:
         yield
     finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
+        os.sched_setscheduler(0, before, os.sched_param(0))
 
 
 def pytest_collection_modifyitems(session, config, items):
