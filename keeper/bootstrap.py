@@ -36,6 +36,12 @@ def _step(what: str, cmd: list[str]) -> None:
         sys.exit(f"[setup] failed: {' '.join(cmd)} (exit {result.returncode})")
 
 
+# The suite in two worker processes (pytest-xdist), a module to a worker: much of its time is
+# spent waiting on `keeper localnet` children, keeper runs and RPC faults, which the other
+# worker fills with work. Modules stay whole because several share a localnet on a fixed port.
+# Options given after `test` come later and win (`-n 0`: one process).
+TEST_WORKERS = ["-n", "2", "--dist", "loadfile"]
+
 PYTHON_STAMP = VENV / ".installed"
 NODE_STAMP = ROOT / "node_modules" / ".installed"
 
@@ -88,7 +94,7 @@ def main(argv: list[str]) -> int:
     if command == "run":
         exe, args = str(BIN / "keeper"), [str(BIN / "keeper"), "run", *rest]
     else:
-        exe, args = str(BIN / "python"), [str(BIN / "python"), "-m", "pytest", *rest]
+        exe, args = str(BIN / "python"), [str(BIN / "python"), "-m", "pytest", *TEST_WORKERS, *rest]
     os.chdir(ROOT)
     os.execv(exe, args)
     return 0  # not reached

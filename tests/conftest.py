@@ -2,6 +2,7 @@
 tests of the Drift binary, the localnet child and the DLOB helper share."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -93,6 +94,60 @@ def shared_data() -> Path:
 def tally(request) -> _tally.Tally:
     """Orders left open and records lost by a fault scenario: asserted 0, and tallied."""
     return _tally.Tally(request.node.nodeid)
+
+
+# The modules that take longest (their localnet runs and long simulations), slowest first. They
+# are collected first, so that with xdist (`-n`, whole modules to a worker) they start at once
+# and the short modules fill in around them, rather than one of them starting last and running
+# alone at the end. The order tests run in is otherwise free: none depends on another.
+# (test_secrets is left where it falls: run first in a fresh process, its in-process venue's close
+# can hang on the tape's task, a keeper bug its 180 s bound turns into errors.)
+SLOW_MODULES = (
+    "test_live_localnet", "test_live_faults", "test_dlob_l3_snapshots", "test_live_failover",
+    "test_drawdown_holds", "test_archive_verify", "test_live_tape", "test_archive_import", "test_live_spot_hedge",
+    "test_scorecard", "test_endpoints", "test_cli", "test_informed_flow", "test_risk_runs", "test_live_quote_asset",
+    "test_ops_live", "test_localnet_cli", "test_ops_report", "test_replay_sim", "test_live_dead_mans_switch",
+    "test_live_flatten",
+)
+
+
+# Modules whose tests race the clock: a keeper quoting a localnet whose oracle climbs 0.5% a
+# second, slot clocks, guards counted in slots, helper timeouts, terminals.
+REAL_TIME_MODULES = (
+    "test_secrets", "test_ops_live", "test_endpoints", "test_book_users", "test_localnet_rpc",
+    "test_localnet_driftpy", "test_localnet_cli", "test_ops_metrics", "test_end_to_end", "test_dlob_helper",
+    "test_picker_pty",
+)
+
+
+def _can_raise_priority_back() -> bool:
+    return hasattr(os, "SCHED_IDLE") and os.geteuid() == 0
+
+
+@pytest.fixture(autouse=True)
+def _yield_cpu_to_real_time_tests(request):
+    """Under xdist, the other tests run in the idle scheduling class (SCHED_IDLE, children
+    included): they get a CPU only when the real-time tests beside them leave it, so a simulation
+    on one worker does not delay a keeper or a localnet on the other. Delayed, the localnet's slot
+    clock catches up in a burst and the keeper's quotes, sent against the oracle it read before,
+    cross the book and are refused post-only (seen with nice +10 still). Only where the worker may
+    leave the idle class afterwards (root, as CI is); elsewhere nothing changes."""
+    name = request.module.__name__.rpartition(".")[2]
+    if (not os.environ.get("PYTEST_XDIST_WORKER") or name.startswith("test_live_") or name in REAL_TIME_MODULES
+            or not _can_raise_priority_back()):
+        yield
+        return
+    before = os.sched_getscheduler(0)
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, before, os.sched_param(0))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -10,6 +10,7 @@ import signal
 import pytest
 
 from keeper import drift_errors as E
+from keeper.archive.reader import open_session
 from keeper.model import Execution, Snapshot
 from tests.faulty_rpc import Delay, Fault, FaultyRpc, Refuse
 from tests.live import localnet
@@ -186,7 +187,20 @@ async def test_a_node_serving_a_stale_oracle_pulls_the_quotes_until_it_catches_u
         child = await _keeper(chain, proxy)
         await _wait_for(proxy, "sendTransaction", 0, child)
         proxy.freeze(str(ORACLES["SOL"]))
-        await asyncio.sleep(9)  # 100 ms slots: the 50-slot guard trips after about 5 s
+        session = chain.last_session()  # quoting, so this run's session is the newest
+
+        def pulled() -> bool:  # the 50-slot guard tripped (about 5 s of 100 ms slots), ticks went on stale
+            stale = [r.value for r in open_session(session).records() if isinstance(r.value, Snapshot)
+                     and r.value.slot - r.value.markets["SOL-PERP"].oracle_slot > 50]
+            return len(stale) >= 3 and not chain.open_orders()
+
+        for _ in range(600):
+            if pulled():
+                break
+            assert child.returncode is None, "the keeper exited early"
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the stale oracle never pulled the quotes")
         proxy.thaw()
         thawed = proxy.count("sendTransaction")
         await _wait_for(proxy, "sendTransaction", thawed + 2, child, seconds=120)

@@ -24,11 +24,25 @@ def chain(tmp_path_factory, request):
         yield chain
 
 
-def _run(chain, *extra, ticks=None, interrupt_after=None):
+def _until(condition, child, what: str, seconds: float = 60) -> None:
+    """Until `condition()` holds; fails if the keeper exits first or it never does."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert child.poll() is None, f"the keeper exited before: {what}"
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.2)
+
+
+def _run(chain, *extra, ticks=None, interrupt_when=None):
+    """`interrupt_when`: Ctrl-C the run once this holds, rather than let it end by --ticks."""
     args = chain.run_args(*extra) + (["--ticks", str(ticks)] if ticks else [])
     child = subprocess.Popen(args, cwd=chain.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if interrupt_after:
-        time.sleep(interrupt_after)
+    if interrupt_when:
+        try:
+            _until(interrupt_when, child, "the moment to interrupt")
+        except AssertionError:
+            child.kill()
+            raise
         child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=180)
     assert child.returncode == 0, err
@@ -54,7 +68,8 @@ def test_run_places_replaces_and_cancels_on_shutdown(chain):
 
 @pytest.mark.fault("process", run=True)
 def test_ctrl_c_leaves_no_open_orders(chain, tally):
-    session, _, _ = _run(chain, interrupt_after=6)
+    # mid-run, with our bid and ask resting on chain for the shutdown to cancel
+    session, _, _ = _run(chain, interrupt_when=lambda: len(chain.open_orders()) == 2)
     tally.archive(session)
     tally.orders_left(chain.open_orders())
 
@@ -166,7 +181,7 @@ def test_a_helper_that_hangs_or_dies_is_replaced_and_quoting_resumes(chain, tall
         time.sleep(0.5)
         found = subprocess.run(["pgrep", "-P", str(child.pid), "node"], capture_output=True, text=True)
         helpers = [int(p) for p in found.stdout.split()]
-    time.sleep(2)  # let it quote first
+    _until(lambda: len(chain.open_orders()) == 2, child, "our quotes resting")  # it quotes first
     os.kill(helpers[0], sig)
     out, err = child.communicate(timeout=180)
     assert child.returncode == 0, err

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from keeper.localnet import program
-from tests.conftest import KEEPER, ROOT, needs_binary, read_banner
+from tests.conftest import KEEPER, needs_binary, read_banner
 from tests.test_cli import assert_one_line_error, keeper
 
 
@@ -25,19 +25,20 @@ def fake_elf(tmp_path):
 
 
 def test_missing_program(tmp_path):
-    result = keeper("localnet", "--drift-program", str(tmp_path / "nope.so"), "--port", "28899")
+    result = keeper("localnet", "--drift-program", str(tmp_path / "nope.so"), "--port", "28899", cwd=tmp_path)
     assert_one_line_error(result, "Drift program not found", "nope.so")
 
 
 def test_program_that_is_not_elf(tmp_path):
     path = tmp_path / "drift.so"
     path.write_text("not a program")
-    assert_one_line_error(keeper("localnet", "--drift-program", str(path), "--port", "28899"), "not a Solana program")
+    assert_one_line_error(keeper("localnet", "--drift-program", str(path), "--port", "28899", cwd=tmp_path),
+                          "not a Solana program")
 
 
 def test_program_env_var_is_used(tmp_path):
     env = {**os.environ, "DRIFT_PROGRAM_SO": str(tmp_path / "missing.so")}
-    result = subprocess.run([*KEEPER, "localnet", "--port", "28899"], cwd=ROOT, env=env, capture_output=True, text=True,
+    result = subprocess.run([*KEEPER, "localnet", "--port", "28899"], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=60)
     assert_one_line_error(result, "missing.so", "$DRIFT_PROGRAM_SO")
 

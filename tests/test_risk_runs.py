@@ -44,12 +44,16 @@ def _start(tmp_path: Path) -> subprocess.Popen:
                             text=True)
 
 
-def _wait_for_quotes(tmp_path: Path, child) -> Path:
+def _wait_for_quotes(tmp_path: Path, child, ticks: int = 5) -> Path:
+    """The session, once its archive holds `ticks` executions and our quotes went out. (Read
+    from the archive, not keeper.log: the log writes a tick line only every 10 s.)"""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        sessions = list((tmp_path / "sessions").glob("*/keeper.log")) if (tmp_path / "sessions").exists() else []
-        if sessions and sessions[0].read_text().count(" tick ") >= 5:
-            return sessions[0].parent
+        sessions = list((tmp_path / "sessions").glob("*/manifest.json")) if (tmp_path / "sessions").exists() else []
+        if sessions:
+            done = executions(sessions[0].parent)
+            if len(done) >= ticks and any(o.ok for e in done for o in e.outcomes if o.action == "place"):
+                return sessions[0].parent
         assert child.poll() is None, child.communicate()
         time.sleep(0.1)
     raise AssertionError("the keeper never quoted")

@@ -362,7 +362,8 @@ def live(tmp_path_factory) -> LiveRun:
             logger.addHandler(handler)
         root.setLevel(logging.DEBUG)
         try:
-            reprs = asyncio.run(_live_venue_reprs(chain.url, wallet, secret))
+            # bounded: a venue that never finishes opening fails these tests instead of hanging the suite
+            reprs = asyncio.run(asyncio.wait_for(_live_venue_reprs(chain.url, wallet, secret), 180))
         finally:
             for logger in loggers:
                 logger.removeHandler(handler)
