@@ -82,23 +82,24 @@ def fit(sessions: list[str], horizon_ticks: int = 5) -> dict:
 
 def load(path: str) -> dict:
     """The model file, checked; ValueError in one line naming what is wrong."""
+    shown = path if path.isprintable() else repr(path)  # a control character would break the line
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ValueError(f"model file {path}: cannot read it ({exc.strerror})") from None
+        raise ValueError(f"model file {shown}: cannot read it ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"model file {path}: not JSON ({exc})") from None
+        raise ValueError(f"model file {shown}: not JSON ({exc})") from None
     if isinstance(data, dict) and data.get("format") not in (None, FORMAT):
-        raise ValueError(f"model file {path}: format {str(data['format'])[:40]!r}, this keeper reads {FORMAT}; fit it again")
+        raise ValueError(f"model file {shown}: format {str(data['format'])[:40]!r}, this keeper reads {FORMAT}; fit it again")
     errors = sorted(Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         at = ".".join(str(p) for p in errors[0].absolute_path) or "the top level"
-        raise ValueError(f"model file {path}: at {at}: {errors[0].message[:200]}")
+        raise ValueError(f"model file {shown}: at {at}: {errors[0].message[:200]}")
     n = len(data["distances_bps"])
     for market, sides in data["markets"].items():
         for side, tally in sides.items():
             if len(tally["fills"]) != n or len(tally["markout_bps"]) != n:
-                raise ValueError(f"model file {path}: {market} {side}: {n} distances but "
+                raise ValueError(f"model file {shown}: {market} {side}: {n} distances but "
                                  f"{len(tally['fills'])} fill counts and {len(tally['markout_bps'])} markouts")
     return data
 

@@ -128,7 +128,8 @@ class Param:
             return
         if ((self.low is not None and value < self.low) or (self.high is not None and value > self.high)
                 or (self.gt is not None and value <= self.gt) or (self.lt is not None and value >= self.lt)):
-            raise ValueError(f"{where} must be {self.valid}; got {_show(value)}")
+            shown = _show(value)  # a number, but maybe thousands of digits long: one readable line
+            raise ValueError(f"{where} must be {self.valid}; got {shown if len(shown) <= 60 else shown[:57] + '...'}")
 
     def _scalar(self, text: str, market: str = "") -> Any:
         raw = str(text).strip()
