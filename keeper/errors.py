@@ -7,6 +7,13 @@ class UserError(Exception):
     exit_code = 2
 
 
+def printable(text) -> str:
+    """`text` as it is when it prints as one plain line, else its repr: a control character or a
+    newline in a name would break the one-line message."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
 def unknown(what: str, name: str, valid) -> str:
     """"no market named 'sol-perp' (did you mean SOL-PERP?); valid: ..." as one line.
 
@@ -21,7 +28,7 @@ def unknown(what: str, name: str, valid) -> str:
         lowered[m] for m in difflib.get_close_matches(key, lowered, n=2, cutoff=0.75)]
     shown = repr(name) if str(name).isprintable() else repr(str(name))
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-    listing = ", ".join(v if v.isprintable() else repr(v) for v in valid) or "none"  # stays one line
+    listing = ", ".join(map(printable, valid)) or "none"
     if len(listing) > 300:
         listing = listing[:297] + "..."
     return f"no {what} named {shown}{hint}; valid: {listing}"

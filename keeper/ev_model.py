@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from keeper.errors import UserError
+from keeper.errors import UserError, printable
 from keeper.model import Snapshot
 
 FORMAT = "drift-keeper-ev-model/1"
@@ -82,7 +82,7 @@ def fit(sessions: list[str], horizon_ticks: int = 5) -> dict:
 
 def load(path: str) -> dict:
     """The model file, checked; ValueError in one line naming what is wrong."""
-    shown = path if path.isprintable() else repr(path)  # a control character would break the line
+    shown = printable(path)
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

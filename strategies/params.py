@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Optional
 
-from keeper.errors import unknown
+from keeper.errors import printable, unknown
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
@@ -113,13 +113,13 @@ class Param:
             if known is not None and market not in known:
                 raise ValueError(f"parameter {self.name}: {unknown('market', market, known)} (the run's markets)")
             if market in seen:
-                raise ValueError(f"parameter {self.name}: market {market} given twice")
+                raise ValueError(f"parameter {self.name}: market {printable(market)} given twice")
             seen.add(market)
             self._check_one(item, market)
         return value
 
     def _check_one(self, value: Any, market: str = "") -> None:
-        where = f"parameter {self.name}" + (f" for {market}" if market else "")
+        where = self._where(market)
         if not _typed(value, self.type):
             raise ValueError(f"{where} wants {self.type_name}, got {_clip(_show(value))}")
         if self.choices and value not in self.choices:
@@ -130,6 +130,9 @@ class Param:
                 or (self.gt is not None and value <= self.gt) or (self.lt is not None and value >= self.lt)):
             shown = _show(value)  # a number, but maybe thousands of digits long: one readable line
             raise ValueError(f"{where} must be {self.valid}; got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+
+    def _where(self, market: str) -> str:
+        return f"parameter {self.name}" + (f" for {printable(market)}" if market else "")
 
     def _scalar(self, text: str, market: str = "") -> Any:
         raw = str(text).strip()
@@ -152,7 +155,7 @@ class Param:
                 return value
             return self.type(raw)
         except (ValueError, InvalidOperation):
-            where = f"parameter {self.name}" + (f" for {market}" if market else "")
+            where = self._where(market)
             raise ValueError(f"{where} wants {self.type_name}, got {_clip(str(text))}") from None
 
     def show(self, value: Any) -> str:

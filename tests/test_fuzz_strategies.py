@@ -10,7 +10,7 @@ import asyncio
 import functools
 from decimal import Decimal
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import strategies
@@ -105,6 +105,7 @@ def test_every_strategy_is_fuzzed():
 
 @fuzz(600)
 @given(case=strategy_and_params())
+@example(case=("avellaneda_stoikov", {"size_usd": "0\x1e0=", "": "1"}))  # a market named with a control character
 def test_fuzzed_parameters_build_or_refuse_in_one_line_and_quote_integers(case):
     name, raw = case
     try:

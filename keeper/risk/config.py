@@ -17,7 +17,7 @@ from typing import Optional
 
 from jsonschema import Draft202012Validator
 
-from keeper.errors import UserError, unknown
+from keeper.errors import UserError, printable, unknown
 from keeper.model import QUOTE_PRECISION
 
 SCHEMA = json.loads((Path(__file__).parent / "risk.schema.json").read_text())
@@ -141,7 +141,7 @@ def from_dict(data: dict, where: str = "risk config") -> RiskConfig:
 
 def key_path(parts) -> str:
     # A key may hold any character TOML allows in quotes, newlines included: an error stays one line.
-    return ".".join(str(p) if str(p).isprintable() and str(p) else repr(str(p)) for p in parts)
+    return ".".join(printable(p) if str(p) else "''" for p in parts)
 
 
 def not_finite(value, at: tuple = ()) -> Optional[tuple]:
