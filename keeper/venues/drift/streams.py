@@ -17,8 +17,7 @@ async def serve(reader: asyncio.Future, load: Callable[[], Awaitable], went_live
             went_live()
         await reader
     finally:
-        reader.cancel()
-        await asyncio.wait({reader})
+        await stop(reader)
         if not reader.cancelled():
             reader.exception()  # raised above already, or moot after a failed load: mark it seen
 
@@ -31,8 +30,14 @@ def describe(exc: BaseException, *urls: str) -> str:
     return f"{type(exc).__name__}: {' '.join(text.split())[:160]}"
 
 
+# Longer than a socket's close handshake (close_timeout=2), which a repeated cancel would cut short.
+RECANCEL_S = 5.0
+
+
 async def stop(task: Optional[asyncio.Task]) -> None:
-    """End a stream's task; cancelling it closes its socket on the way out."""
-    if task is not None:
+    """End a stream's task; cancelling it closes its socket on the way out. Python 3.11's wait_for
+    drops a cancel that lands as the awaited thing completes (gh-86296), and the task then runs on
+    into its next read, so the cancel is repeated until the task has ended."""
+    while task is not None and not task.done():
         task.cancel()
-        await asyncio.wait({task})
+        await asyncio.wait({task}, timeout=RECANCEL_S)
