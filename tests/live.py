@@ -19,6 +19,7 @@ from driftpy.addresses import get_user_account_public_key
 from driftpy.constants.config import DRIFT_PROGRAM_ID
 from solders.keypair import Keypair
 
+from keeper.drift_errors import POST_ONLY_CROSS
 from keeper.drift_idl import decode
 from keeper.errors import UserError
 from keeper.localnet import program
@@ -33,6 +34,17 @@ except UserError as exc:
 
 # The strategy every live test runs: fixed-price quotes, replaced once the oracle moves 5 bps.
 FIXED_QUOTES = ["--strategy", "fixed_spread", "--param", "floating=false", "--param", "requote_bps=5"]
+
+
+def placement_problems(placed: list) -> list[str]:
+    """What went wrong with a run's placements beyond what the climbing oracle earns, and [] when
+    nothing did. The oracle climbs 5 bps a slot: on a loaded machine a fixed 5 bps quote priced from
+    a snapshot some slots old can cross the AMM by the time it lands, the program refuses it as
+    post-only (and is right to), and the keeper pauses placing for a second. Any other refusal is a
+    problem, and so is a run where no placement landed at all."""
+    expected = {f"failed: {POST_ONLY_CROSS}", f"paused: {POST_ONLY_CROSS}"}
+    problems = [o.error for o in placed if not o.ok and o.error not in expected]
+    return problems if any(o.ok for o in placed) else ["no placement landed", *problems]
 
 
 @dataclass

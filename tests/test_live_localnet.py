@@ -11,7 +11,7 @@ import pytest
 from keeper.archive.reader import open_session
 from keeper.model import Execution, Snapshot
 from tests.conftest import KEEPER
-from tests.live import localnet
+from tests.live import localnet, placement_problems
 
 PORT = 28_971
 
@@ -57,7 +57,7 @@ def test_run_places_replaces_and_cancels_on_shutdown(chain):
     snapshots = [r for r in records if isinstance(r, Snapshot)]
     placed = [o for e in executions for o in e.outcomes if o.action == "place"]
     replaced = [o for e in executions[1:] for o in e.outcomes if o.action == "cancel"]
-    assert placed and all(o.ok for o in placed), [o.error for o in placed if not o.ok]
+    assert placed and not placement_problems(placed), placement_problems(placed)
     assert replaced and all(o.ok for o in replaced), "the oracle moved 0.5%/s: quotes must have been replaced"
     on_chain = [s.user.open_orders for s in snapshots[1:]]
     assert any(len(oo) == 2 for oo in on_chain), "our bid and ask were seen resting on chain"
@@ -156,7 +156,7 @@ def test_spot_quotes_rest_on_the_spot_market(chain):
     session, _, _ = _run(chain, "--markets", "SOL", ticks=4)
     records = [r.value for r in open_session(session).records()]
     placed = [o for r in records if isinstance(r, Execution) for o in r.outcomes if o.action == "place"]
-    assert placed and all(o.ok for o in placed), [o.error for o in placed if not o.ok]
+    assert placed and not placement_problems(placed), placement_problems(placed)
     resting = [o for r in records if isinstance(r, Snapshot) for o in r.user.open_orders]
     assert resting and {o.market for o in resting} == {"SOL"}
     spec = next(r for r in records if isinstance(r, Snapshot)).markets["SOL"].spec

@@ -17,7 +17,7 @@ from keeper.drift_idl import decode
 from keeper.localnet.genesis import ORACLES
 from keeper.model import Execution, Snapshot
 from tests.faulty_rpc import FaultyRpc
-from tests.live import localnet
+from tests.live import localnet, placement_problems
 
 PORT = 28_991
 
@@ -47,7 +47,7 @@ def test_quotes_rest_on_chain_and_are_cancelled_at_the_end(chain, tally, subscri
     executions = [r for r in records if isinstance(r, Execution)]
     assert len(executions) == 8
     placed = [o for e in executions for o in e.outcomes if o.action == "place"]
-    assert placed and all(o.ok for o in placed), [o.error for o in placed if not o.ok]
+    assert placed and not placement_problems(placed), placement_problems(placed)
     resting = [o for s in snapshots[1:] for o in s.user.open_orders if o.user_order_id]
     assert resting and all(o.post_only for o in resting), "our post-only quotes were seen resting on chain"
     # The quote asset counted at 1.0: the user's 10,000 USDC deposit plus its perp PnL (fills
