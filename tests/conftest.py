@@ -46,6 +46,16 @@ def _have_binary() -> bool:
 needs_binary = pytest.mark.skipif(not _have_binary(), reason="needs the Drift program binary ($DRIFT_PROGRAM_SO)")
 
 
+def terminal(args: list[str], timeout: float = 120, rows: int = 30, cols: int = 120, **env: str):
+    """`keeper ARGS` on a real pseudo-terminal of rows x cols (its only size: COLUMNS and LINES are
+    left out), in the project root; pexpect's child, reading text."""
+    import pexpect
+
+    base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    return pexpect.spawn(sys.executable, ["-m", "keeper", *args], cwd=str(ROOT), env=dict(base, TERM="xterm-256color", **env),
+                         encoding="utf-8", timeout=timeout, dimensions=(rows, cols))
+
+
 def read_banner(child) -> str:
     """`keeper localnet`'s banner, read up to its last line; fails if the child exits first
     (a busy port, say), so no test goes on against whatever else listens there."""

@@ -5,7 +5,6 @@ stays bounded whatever the file's length."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from keeper.archive.reader import open_session
 from keeper.archive.verify import verify_session
 from keeper.cli import main
 from keeper.model import BASE_PRECISION, PRICE_PRECISION
-from tests.conftest import KEEPER, ROOT
+from tests.conftest import KEEPER, ROOT, terminal
 
 PERF = ROOT.parent / "shared" / "perf"
 FEED_US = 5000  # to_tardis's default feed latency: local_timestamp - timestamp
@@ -220,9 +219,7 @@ def test_progress_is_a_line_every_ten_percent_without_a_terminal(tmp_path):
 
 def test_progress_is_a_bar_with_a_rate_on_a_terminal(tmp_path):
     _, book, trades = make_stream(tmp_path, 300, True)
-    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
-    child = pexpect.spawn(sys.executable, ["-m", "keeper", *imported(book, trades, tmp_path / "session", "--symbol", "SOL-PERP")],
-                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=300, dimensions=(30, 120))
+    child = terminal(imported(book, trades, tmp_path / "session", "--symbol", "SOL-PERP"), timeout=300)
     child.expect("import")
     child.expect("━")
     child.expect(r"300 snapshots [\d,]+ snapshots/s")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -20,7 +18,7 @@ from hypothesis import given
 from keeper.archive import fastcheck, schema
 from keeper.archive.verify import format_report, verify_session
 from keeper.ui.progress import Progress
-from tests.conftest import KEEPER, ROOT
+from tests.conftest import KEEPER, ROOT, terminal
 from tests.fuzzing import fuzz
 from test_archive_damage import write_session
 from test_archive_schema import _tamper, execution_doc, snapshot_doc
@@ -128,9 +126,7 @@ def test_the_command_keeps_progress_off_stdout(tmp_path):
 def test_on_a_terminal_a_progress_bar_with_a_rate(tmp_path):
     folder = write_session(tmp_path, 12)
     (folder / "summary.json").write_text("{}")
-    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
-    child = pexpect.spawn(sys.executable, ["-m", "keeper", "archive", "verify", str(folder)], cwd=str(ROOT), env=env,
-                          encoding="utf-8", timeout=120, dimensions=(30, 120))
+    child = terminal(["archive", "verify", str(folder)])
     child.expect("verify")
     child.expect("━")  # the bar
     child.expect(r"12 snapshots [\d,]+ snapshots/s")

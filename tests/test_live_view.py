@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pexpect
 from keeper.archive.reader import open_session
 from keeper.model import Execution, Snapshot
 from keeper.ui.logs import SessionLog
-from tests.conftest import KEEPER, ROOT
+from tests.conftest import KEEPER, terminal
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 RAW_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING|ERROR) ")
@@ -47,9 +46,7 @@ def rejections(session) -> int:
 
 
 def test_the_live_view_fits_80_columns_keeps_its_height_and_shows_warnings_in_its_panel(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    child = pexpect.spawn(sys.executable, ["-m", "keeper", *run_args(tmp_path)], cwd=str(ROOT),
-                          env=dict(env, TERM="xterm-256color"), encoding="utf-8", timeout=120, dimensions=(24, 80))
+    child = terminal(run_args(tmp_path), rows=24, cols=80)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before

@@ -2,20 +2,16 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pexpect
 
-from tests.conftest import ROOT
+from tests.conftest import terminal
 
 DOWN, ENTER, CLEAR_LINE = "\x1b[B", "\r", "\x15"  # arrow down, Enter, Ctrl-U
 
 
 def spawn(args, tmp_path):
-    env = dict(os.environ, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", COLUMNS="140", LINES="40")
-    return pexpect.spawn(sys.executable, ["-m", "keeper", *args, "--archive-dir", str(tmp_path)], cwd=str(ROOT),
-                         env=env, encoding="utf-8", timeout=60, dimensions=(40, 140))
+    return terminal([*args, "--archive-dir", str(tmp_path)], timeout=60, rows=40, cols=140, PROMPT_TOOLKIT_NO_CPR="1")
 
 
 def test_pick_a_strategy_edit_a_parameter_and_run(tmp_path):

@@ -4,16 +4,14 @@ and an ETA on one (a real pseudo-terminal)."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
-import sys
 
 import pexpect
 import pytest
 
 from keeper.ui.progress import Progress
-from tests.conftest import KEEPER, ROOT
+from tests.conftest import KEEPER, ROOT, terminal
 
 TICKS = 1000
 
@@ -69,9 +67,7 @@ def test_replay_lines_follow_the_replay_not_the_read_ahead(session, run):
 
 
 def test_replay_on_a_terminal_is_a_bar_with_a_rate_and_an_eta(session):
-    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
-    child = pexpect.spawn(sys.executable, ["-m", "keeper", "replay", session, "--strategy", "fixed_spread"],
-                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=300, dimensions=(30, 120))
+    child = terminal(["replay", session, "--strategy", "fixed_spread"], timeout=300)
     child.expect("replay")
     child.expect("━")
     child.expect(r"[\d,]+ snapshots [\d,.]+ snapshots/s")

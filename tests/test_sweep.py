@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from keeper import cli
 from keeper.archive.reader import open_session
 from keeper.research import sweep
 from keeper.research.metrics import tally_records
-from tests.conftest import KEEPER, ROOT
+from tests.conftest import KEEPER, terminal
 
 
 @pytest.fixture(scope="module")
@@ -258,10 +257,8 @@ def test_progress_is_a_line_every_ten_percent_without_a_terminal(session, tmp_pa
 
 
 def test_progress_on_a_terminal_is_a_bar_with_a_rate_and_an_eta(session, tmp_path):
-    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
-    child = pexpect.spawn(sys.executable, ["-m", "keeper", "sweep", session, "--strategy", "fixed_spread", "--grid",
-                                           "spread_bps=3,6", "--workers", "1", "--out", str(tmp_path / "o")],
-                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=300, dimensions=(30, 120))
+    child = terminal(["sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,6", "--workers", "1",
+                      "--out", str(tmp_path / "o")], timeout=300)
     child.expect("━")
     child.expect(r"replays [\d,.]+ replays/s")
     child.expect("eta")
@@ -276,10 +273,8 @@ def test_ctrl_c_at_a_terminal_stops_workers_and_all_and_keeps_the_rows(session, 
     """A terminal's Ctrl-C signals the whole process group, the pool's workers too."""
     out = tmp_path / "out"
     values = ",".join(str(2 + i / 10) for i in range(40))
-    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
-    child = pexpect.spawn(sys.executable, ["-m", "keeper", "sweep", session, "--strategy", "fixed_spread", "--grid",
-                                           f"spread_bps={values}", "--workers", "2", "--out", str(out)],
-                          cwd=str(ROOT), env=env, encoding="utf-8", timeout=120, dimensions=(30, 120))
+    child = terminal(["sweep", session, "--strategy", "fixed_spread", "--grid", f"spread_bps={values}", "--workers", "2",
+                      "--out", str(out)])
     child.logfile_read = screen = io.StringIO()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and child.isalive():
