@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 
 from keeper.archive import tape
 from keeper.archive.columns import BLOCK, CACHE_DIR, KEY, open_tape

@@ -1,7 +1,6 @@
 """The command line as a user meets it: real processes, no terminal, exit codes and stderr."""
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest

@@ -1,12 +1,9 @@
 """A session end to end, as CI and a new user run it: run, verify the archive, replay it."""
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 from tests.conftest import KEEPER, ROOT

@@ -1,7 +1,6 @@
 """Drift's placement rules on the local market, each rejected with Drift's own error name."""
 from __future__ import annotations
 
-import pytest
 
 from keeper.model import BASE_PRECISION, MAX_OPEN_ORDERS, Intent, OpenOrder, Placement, Plan
 from keeper.venues.local import LocalVenue

@@ -15,7 +15,6 @@ from driftpy.types import OracleSource
 from solders.clock import Clock
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
-from solders.pubkey import Pubkey
 from spl.token._layouts import ACCOUNT_LAYOUT
 
 from keeper import drift_errors
