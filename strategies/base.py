@@ -63,7 +63,7 @@ class Strategy:
         missing = [kind for kind in dict.fromkeys(cls.needs) if kind not in have]
         if missing:
             raise ValueError(f"strategy {cls.name} needs a {' and a '.join(missing)} market; "
-                             f"--markets has {', '.join(markets) or 'none'}")
+                             f"the markets given are {', '.join(markets) or 'none'}")
 
     def check(self) -> None:
         """Raise ValueError for parameter values that make no sense together."""

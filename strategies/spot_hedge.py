@@ -48,7 +48,7 @@ class SpotHedge(Strategy):
         super().check_markets(markets)
         if not any(market_kind(m) == "perp" and linked_spot(m) in markets for m in markets):
             raise ValueError(f"strategy {cls.name} needs a perp and its spot market, e.g. SOL-PERP,SOL; "
-                             f"--markets has {', '.join(markets)}")
+                             f"the markets given are {', '.join(markets)}")
 
     def quote(self, snapshot: Snapshot) -> list[Intent]:
         if snapshot.last_plan is not None:

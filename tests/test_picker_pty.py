@@ -89,7 +89,7 @@ def test_a_strategy_whose_markets_are_missing_is_refused_and_asked_again(tmp_pat
     child.expect("Which strategy")
     child.send(DOWN * 6)  # spot_hedge: needs a spot market
     child.send(ENTER)
-    child.expect("strategy spot_hedge needs a spot market; --markets has SOL-PERP")
+    child.expect("strategy spot_hedge needs a spot market; the markets given are SOL-PERP")
     child.expect("Which strategy")
     child.send(ENTER)  # the default
     child.expect("Press Enter to keep a default")

@@ -88,7 +88,7 @@ def test_a_risk_file_named_by_the_config_is_read_relative_to_it(tmp_path):
     (CONFIG.replace('markets = ["SOL-PERP", "BTC-PERP"]', 'markets = "SOL-PERP"'), "at markets: 'SOL-PERP' is not of type 'array'"),
     (CONFIG.replace("spread_bps = 6.5", "spread_bps = nan"), "at params.spread_bps: not a finite number"),
     ("strategy = ", "not valid TOML"),
-    ('strategy = "spot_hedge"\nmarkets = ["SOL-PERP"]\n', "strategy spot_hedge needs a spot market; --markets has SOL-PERP"),
+    ('strategy = "spot_hedge"\nmarkets = ["SOL-PERP"]\n', "strategy spot_hedge needs a spot market; the markets given are SOL-PERP"),
 ])
 def test_bad_config_files_are_one_line_and_exit_2(tmp_path, text, message):
     path = tmp_path / "bad.toml"

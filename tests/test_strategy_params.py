@@ -96,10 +96,10 @@ def test_per_market_values_read_per_market():
 def test_a_strategy_names_the_markets_it_needs():
     with pytest.raises(ValueError) as err:
         strategies.build("spot_hedge", markets=["SOL-PERP", "BTC-PERP"])
-    assert str(err.value) == "strategy spot_hedge needs a spot market; --markets has SOL-PERP, BTC-PERP"
+    assert str(err.value) == "strategy spot_hedge needs a spot market; the markets given are SOL-PERP, BTC-PERP"
     with pytest.raises(ValueError, match="needs a perp and its spot market, e.g. SOL-PERP,SOL"):
         strategies.build("spot_hedge", markets=["BTC-PERP", "SOL"])
-    with pytest.raises(ValueError, match="strategy avellaneda_stoikov needs a perp market; --markets has SOL"):
+    with pytest.raises(ValueError, match="strategy avellaneda_stoikov needs a perp market; the markets given are SOL"):
         strategies.build("avellaneda_stoikov", markets=["SOL"])
     strategies.build("spot_hedge", markets=["SOL-PERP", "SOL"])
 
