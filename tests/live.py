@@ -37,11 +37,12 @@ FIXED_QUOTES = ["--strategy", "fixed_spread", "--param", "floating=false", "--pa
 
 
 def placement_problems(placed: list) -> list[str]:
-    """What went wrong with a run's placements beyond what the climbing oracle earns, and [] when
-    nothing did. The oracle climbs 5 bps a slot: on a loaded machine a fixed 5 bps quote priced from
-    a snapshot some slots old can cross the AMM by the time it lands, the program refuses it as
-    post-only (and is right to), and the keeper pauses placing for a second. Any other refusal is a
-    problem, and so is a run where no placement landed at all."""
+    """What went wrong with a run's placements beyond a post-only refusal, and [] when nothing did.
+    The oracle climbs 5 bps a slot and the quotes are fixed 5 bps from it: on a loaded machine the
+    program may refuse one as crossing the AMM (seen on a fresh chain's first run, the snapshot's
+    oracle 7 slots old and the AMM not yet updated since genesis), and the keeper then pauses
+    placing for a second, as designed. Any other refusal is a problem, and so is a run where no
+    placement landed at all."""
     expected = {f"failed: {POST_ONLY_CROSS}", f"paused: {POST_ONLY_CROSS}"}
     problems = [o.error for o in placed if not o.ok and o.error not in expected]
     return problems if any(o.ok for o in placed) else ["no placement landed", *problems]
