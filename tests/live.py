@@ -40,7 +40,7 @@ def placement_problems(placed: list) -> list[str]:
     """What went wrong with a run's placements beyond a post-only refusal, and [] when nothing did.
     The oracle climbs 5 bps a slot and the quotes are fixed 5 bps from it: on a loaded machine the
     program may refuse one as crossing the AMM (seen on a fresh chain's first run, the snapshot's
-    oracle 7 slots old and the AMM not yet updated since genesis), and the keeper then pauses
+    oracle 7 slots old; why is open), and the keeper then pauses
     placing for a second, as designed. Any other refusal is a problem, and so is a run where no
     placement landed at all."""
     expected = {f"failed: {POST_ONLY_CROSS}", f"paused: {POST_ONLY_CROSS}"}
