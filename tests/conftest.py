@@ -56,6 +56,17 @@ def terminal(args: list[str], timeout: float = 120, rows: int = 30, cols: int = 
                          encoding="utf-8", timeout=timeout, dimensions=(rows, cols))
 
 
+def shows_then_exits(child, *shown: str) -> int:
+    """Wait for each pattern in `shown` on the terminal, in order, then for the end; the exit code."""
+    import pexpect
+
+    for pattern in shown:
+        child.expect(pattern)
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus
+
+
 def read_banner(child) -> str:
     """`keeper localnet`'s banner, read up to its last line; fails if the child exits first
     (a busy port, say), so no test goes on against whatever else listens there."""

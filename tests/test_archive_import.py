@@ -12,7 +12,6 @@ import tracemalloc
 from decimal import Decimal
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from keeper.archive.importer import Options, import_tardis
@@ -20,7 +19,7 @@ from keeper.archive.reader import open_session
 from keeper.archive.verify import verify_session
 from keeper.cli import main
 from keeper.model import BASE_PRECISION, PRICE_PRECISION
-from tests.conftest import KEEPER, ROOT, terminal
+from tests.conftest import KEEPER, ROOT, shows_then_exits, terminal
 
 PERF = ROOT.parent / "shared" / "perf"
 FEED_US = 5000  # to_tardis's default feed latency: local_timestamp - timestamp
@@ -220,13 +219,7 @@ def test_progress_is_a_line_every_ten_percent_without_a_terminal(tmp_path):
 def test_progress_is_a_bar_with_a_rate_on_a_terminal(tmp_path):
     _, book, trades = make_stream(tmp_path, 300, True)
     child = terminal(imported(book, trades, tmp_path / "session", "--symbol", "SOL-PERP"), timeout=300)
-    child.expect("import")
-    child.expect("━")
-    child.expect(r"300 snapshots [\d,]+ snapshots/s")
-    child.expect("imported: ")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    assert shows_then_exits(child, "import", "━", r"300 snapshots [\d,]+ snapshots/s", "imported: ") == 0
 
 
 def test_the_market_is_the_files_symbol_unless_a_flag_names_it(tmp_path, capsys):

@@ -7,11 +7,10 @@ import io
 import re
 import subprocess
 
-import pexpect
 import pytest
 
 from keeper.ui.progress import Progress
-from tests.conftest import KEEPER, ROOT, terminal
+from tests.conftest import KEEPER, ROOT, shows_then_exits, terminal
 
 TICKS = 1000
 
@@ -68,12 +67,6 @@ def test_replay_lines_follow_the_replay_not_the_read_ahead(session, run):
 
 def test_replay_on_a_terminal_is_a_bar_with_a_rate_and_an_eta(session):
     child = terminal(["replay", session, "--strategy", "fixed_spread"], timeout=300)
-    child.expect("replay")
-    child.expect("━")
-    child.expect(r"[\d,]+ snapshots [\d,.]+ snapshots/s")
-    child.expect(r"eta")
-    child.expect(rf"{TICKS:,} snapshots [\d,.]+ snapshots/s")  # the bar ends on the final count
-    child.expect("what-if: fixed_spread")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    assert shows_then_exits(child, "replay", "━", r"[\d,]+ snapshots [\d,.]+ snapshots/s", r"eta",
+                            rf"{TICKS:,} snapshots [\d,.]+ snapshots/s",  # the bar ends on the final count
+                            "what-if: fixed_spread") == 0

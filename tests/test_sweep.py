@@ -22,7 +22,7 @@ from keeper import cli
 from keeper.archive.reader import open_session
 from keeper.research import sweep
 from keeper.research.metrics import tally_records
-from tests.conftest import KEEPER, terminal
+from tests.conftest import KEEPER, shows_then_exits, terminal
 
 
 @pytest.fixture(scope="module")
@@ -259,14 +259,8 @@ def test_progress_is_a_line_every_ten_percent_without_a_terminal(session, tmp_pa
 def test_progress_on_a_terminal_is_a_bar_with_a_rate_and_an_eta(session, tmp_path):
     child = terminal(["sweep", session, "--strategy", "fixed_spread", "--grid", "spread_bps=3,6", "--workers", "1",
                       "--out", str(tmp_path / "o")], timeout=300)
-    child.expect("━")
-    child.expect(r"replays [\d,.]+ replays/s")
-    child.expect("eta")
-    child.expect(r"2 replays [\d,.]+ replays/s")
-    child.expect("top 2 by total_pnl_usd")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    assert shows_then_exits(child, "━", r"replays [\d,.]+ replays/s", "eta", r"2 replays [\d,.]+ replays/s",
+                            "top 2 by total_pnl_usd") == 0
 
 
 def test_ctrl_c_at_a_terminal_stops_workers_and_all_and_keeps_the_rows(session, tmp_path):
