@@ -38,11 +38,11 @@ FIXED_QUOTES = ["--strategy", "fixed_spread", "--param", "floating=false", "--pa
 
 def placement_problems(placed: list) -> list[str]:
     """What went wrong with a run's placements beyond a post-only refusal, and [] when nothing did.
-    The oracle climbs 5 bps a slot and the quotes are fixed 5 bps from it: on a loaded machine the
-    program may refuse one as crossing the AMM (seen on a fresh chain's first run, the snapshot's
-    oracle 7 slots old; why is open), and the keeper then pauses
-    placing for a second, as designed. Any other refusal is a problem, and so is a run where no
-    placement landed at all."""
+    The localnet's oracle steps 0.5% once a second and the quotes are fixed 5 bps from it: a quote
+    priced before a step that lands after it crosses the AMM, the program refuses it as post-only,
+    and the keeper pauses placing for a second, as designed. How often depends on the time from
+    snapshot to landing, so on the machine's load. Any other refusal is a problem, and so is a run
+    where no placement landed at all."""
     expected = {f"failed: {POST_ONLY_CROSS}", f"paused: {POST_ONLY_CROSS}"}
     problems = [o.error for o in placed if not o.ok and o.error not in expected]
     return problems if any(o.ok for o in placed) else ["no placement landed", *problems]

@@ -13,7 +13,7 @@ from keeper import drift_errors as E
 from keeper.archive.reader import open_session
 from keeper.model import Execution, Snapshot
 from tests.faulty_rpc import Delay, Fault, FaultyRpc, Refuse
-from tests.live import localnet
+from tests.live import localnet, placement_problems
 
 PORT = 28_975
 
@@ -71,7 +71,10 @@ async def test_signal_while_a_snapshot_is_loading_abandons_the_tick(chain, tally
     tally.orders_left(chain.open_orders())
     # the abandoned tick left no execution behind, and no plan went out after the signal
     executions = [r for r in tally.archive(chain.last_session()) if isinstance(r, Execution)]
-    assert executions and all(o.ok for e in executions for o in e.outcomes)
+    outcomes = [o for e in executions for o in e.outcomes]
+    assert executions and all(o.ok for o in outcomes if o.action == "cancel"), outcomes
+    placed = [o for o in outcomes if o.action == "place"]
+    assert not placement_problems(placed), placement_problems(placed)
 
 
 @pytest.mark.fault("rpc", run=True)
