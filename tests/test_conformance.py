@@ -11,7 +11,7 @@ import pytest
 from driftpy import types as dt
 
 from keeper import drift_errors as E
-from keeper.localnet import flow, instructions
+from keeper.localnet import flow, genesis, instructions
 from keeper.venues.local.specs import spec
 from keeper.venues.sim import AmmSpec, Exchange, MarketConfig, Order, OrderRequest, PostOnly
 from tests.test_localnet_genesis import NOW, PRICES, SOL, USDC, advance, new_user, open_orders, position, user_of
@@ -134,6 +134,37 @@ def test_post_only_cross(net):
     req = OrderRequest(MARKET, "bid", SOL // 10, price=ask + tick)
     assert program_place(svm, ex, kp, req) is None and len(open_orders(user_of(svm, ex, kp))) == 1
     assert s.place(req)[0] is None and len(s.account.orders) == 1
+
+
+def test_post_only_against_an_amm_behind_the_oracle(net):
+    """The oracle moves 1% with no trade since: the AMM's quote stays where its last update left
+    it, and the program refuses a post-only order that crosses it only on the far side of the
+    oracle (a bid at or over it, an ask at or under it)."""
+    svm, ex = net
+    kp, other = new_user(svm, ex, 41), new_user(svm, ex, 42)
+    amm = with_spread(svm, ex, other)
+    moved = ORACLE * 101 // 100
+    for k in range(1, 11):
+        slot = advance(svm, ex)
+        genesis.set_prices(svm, ex, {"SOL": ORACLE + (moved - ORACLE) * k // 10}, slot, svm.get_clock().unix_timestamp)
+    assert amm_quote(svm, ex) == amm, "no trade: the AMM was not updated"
+    s = sim(amm)
+    s.set_oracle(MARKET, moved)  # the sim is fed the AMM quote (amm_fed): it stays, as on the program
+    tick = S.tick_size
+    cases = {
+        ("bid", amm[1] // tick * tick + 3 * tick): None,  # crosses the AMM's ask, under the oracle
+        ("bid", moved // tick * tick + tick): E.POST_ONLY_CROSS,  # crosses it at or over the oracle
+        ("ask", amm[0] // tick * tick - 3 * tick): E.POST_ONLY_CROSS,  # under the AMM's bid and the oracle
+        ("ask", moved // tick * tick + 2 * tick): None,  # over the oracle, nowhere near the AMM
+    }
+    for (side, price), expected in cases.items():
+        req = OrderRequest(MARKET, side, SOL // 10, price=price, post_only=PostOnly.MUST)
+        on_program = program_place(svm, ex, kp, req)
+        program_cancel(svm, ex, kp)
+        on_sim, oid = s.place(req)
+        if oid:
+            s.cancel(oid)
+        assert (on_program, on_sim) == (expected, expected), (side, price, amm, moved)
 
 
 def test_max_ts_expiry(net):

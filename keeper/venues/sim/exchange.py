@@ -93,7 +93,7 @@ class Exchange:
         limit = req.price or 0
         if post_only:
             amm_bid, amm_ask, tick = m.vamm_top("bid"), m.vamm_top("ask"), m.spec.tick_size
-            crossing = rules.crosses_amm(req.side, price, amm_bid, amm_ask, tick)
+            crossing = rules.crosses_amm(req.side, price, amm_bid, amm_ask, tick, m.oracle)
             err, ok = rules.post_only_outcome(req.post_only, crossing)
             if err or not ok:
                 return err, 0

@@ -6,9 +6,11 @@ the program's behaviour is what is modelled:
 
 - post-only is checked against the AMM's quote only, never the DLOB (the program cannot see
   the DLOB when an order lands): a bid is refused when its price is above the AMM's ask plus
-  one tick, an ask when it is below the AMM's bid minus one tick. A spot market has no AMM
-  here, so nothing refuses a post-only spot order. A post-only order through a resting DLOB
-  order rests crossed.
+  one tick, an ask when it is below the AMM's bid minus one tick, but only on the far side of
+  the oracle: a bid under the oracle or an ask over it rests whatever the AMM's quote (which
+  lags an oracle that moved since the AMM's last update). A spot market has no AMM here, so
+  nothing refuses a post-only spot order. A post-only order through a resting DLOB order rests
+  crossed.
 - MustPostOnly refuses with PlacePostOnlyLimitFailure; TryPostOnly places nothing and raises
   nothing; Slide moves a bid at or above the AMM's ask to one tick under it (an ask at or
   below the AMM's bid to one tick over it), and leaves the slid price off the tick grid as
@@ -82,11 +84,12 @@ def expired(max_ts: int, now_s: int) -> bool:
     return max_ts != 0 and now_s > max_ts
 
 
-def crosses_amm(side: Side, price: int, amm_bid: Optional[int], amm_ask: Optional[int], tick: int) -> bool:
+def crosses_amm(side: Side, price: int, amm_bid: Optional[int], amm_ask: Optional[int], tick: int,
+                oracle: int) -> bool:
     """Would the program call this post-only order a cross (see the module's first rule)?"""
     if side == "bid":
-        return amm_ask is not None and price > amm_ask + tick
-    return amm_bid is not None and price < amm_bid - tick
+        return amm_ask is not None and price > amm_ask + tick and price >= oracle
+    return amm_bid is not None and price < amm_bid - tick and price <= oracle
 
 
 def post_only_outcome(mode: PostOnly, crossing: bool) -> tuple[Optional[str], bool]:
