@@ -28,8 +28,12 @@ def _bound(value: Any) -> str:
     return f"{value:,}" if abs(value) >= 10_000 else str(value)
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."  # one readable line, however long the input
+
+
 def _clip(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:57] + "...")  # one readable line, however long the input
+    return repr(_cut(text))
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,8 @@ class Param:
             return
         if ((self.low is not None and value < self.low) or (self.high is not None and value > self.high)
                 or (self.gt is not None and value <= self.gt) or (self.lt is not None and value >= self.lt)):
-            shown = _show(value)  # a number, but maybe thousands of digits long: one readable line
-            raise ValueError(f"{where} must be {self.valid}; got {shown if len(shown) <= 60 else shown[:57] + '...'}")
+            # a number, unquoted, but maybe thousands of digits long
+            raise ValueError(f"{where} must be {self.valid}; got {_cut(_show(value))}")
 
     def _where(self, market: str) -> str:
         return f"parameter {self.name}" + (f" for {printable(market)}" if market else "")
