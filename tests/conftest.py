@@ -121,8 +121,6 @@ def tally(request) -> _tally.Tally:
 # are collected first, so that with xdist (`-n`, whole modules to a worker) they start at once
 # and the short modules fill in around them, rather than one of them starting last and running
 # alone at the end. The order tests run in is otherwise free: none depends on another.
-# (test_secrets is left where it falls: run first in a fresh process, its in-process venue's close
-# can hang on the tape's task, a keeper bug its 180 s bound turns into errors.)
 SLOW_MODULES = (
     "test_live_localnet", "test_live_faults", "test_dlob_l3_snapshots", "test_live_failover",
     "test_drawdown_holds", "test_archive_verify", "test_live_tape", "test_archive_import", "test_live_spot_hedge",
