@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
-import os
 import logging
+import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Optional, Protocol
@@ -51,6 +52,14 @@ class Observer(Protocol):
     on_tick_seconds(seconds) for each tick's time from snapshot to executed plan."""
 
     def on_tick(self, snapshot: Snapshot, execution: Execution) -> None: ...
+
+
+_FIGURE = re.compile(r"\d[\d,.]*")
+
+
+def note_shape(note: str) -> str:
+    """A plan note with its figures blanked: what stays the same while one rule keeps holding."""
+    return _FIGURE.sub("#", note)
 
 
 def quiet_gc() -> None:
@@ -101,7 +110,7 @@ class Loop:
         # (observer, whether it also wants each tick's seconds), and whether any does
         self._observers = [(o, hasattr(o, "on_tick_seconds")) for o in self.observers]
         self._timed = any(timed for _, timed in self._observers)
-        self._last_notes: set[str] = set()
+        self._last_notes: collections.Counter[str] = collections.Counter()  # note_shape() of last tick's notes
         self._archive_failed = False
         self.unarchived: collections.Counter[str] = collections.Counter()  # records the archive refused, by kind
         self.stopping = asyncio.Event()
@@ -260,11 +269,19 @@ class Loop:
             self.risk.halt(f"the archive cannot be written ({exc})")
 
     def _log_notes(self, notes: tuple[str, ...]) -> None:
-        """Every dropped or trimmed intent, with its rule; a note repeated tick after tick once."""
+        """Every dropped or trimmed intent, with its rule; a note repeated tick after tick once,
+        even as its figures move (the room left, the oracle): one line while a rule keeps
+        holding, not one a tick. The archive keeps every tick's notes."""
+        if not notes and not self._last_notes:
+            return
+        shapes = collections.Counter(note_shape(note) for note in notes)
+        seen: collections.Counter[str] = collections.Counter()
         for note in notes:
-            if note not in self._last_notes:
+            shape = note_shape(note)
+            seen[shape] += 1
+            if seen[shape] > self._last_notes[shape]:  # more of these than last tick: this one is new
                 log.info("%s", note)
-        self._last_notes = set(notes)
+        self._last_notes = shapes
 
     @property
     def attempts(self) -> int:
