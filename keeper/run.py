@@ -33,6 +33,11 @@ COLLATERAL = 10_000 * QUOTE_PRECISION  # the local market's starting USDC
 DEFAULT_MARKETS = "SOL-PERP,BTC-PERP,ETH-PERP"
 
 
+def picks(name: str | None, raw_params: dict[str, str], interactive: bool, config: StrategyConfig | None) -> bool:
+    """Whether the strategy comes from the picker: on a terminal, when no flag or config names it."""
+    return interactive and config is None and not (name or raw_params)
+
+
 def choose_strategy(name: str | None, raw_params: dict[str, str], interactive: bool, markets: list[str],
                     config: StrategyConfig | None = None) -> strategies.Strategy:
     """The strategy from the config file, the flags, or the picker; checked against the markets."""
@@ -43,7 +48,7 @@ def choose_strategy(name: str | None, raw_params: dict[str, str], interactive: b
             except ValueError as exc:
                 raise UserError(f"config file {config.source}: {exc}") from None
             return strategies.build(config.strategy, {**config.raw_params, **raw_params}, markets=markets)
-        if name or raw_params or not interactive:
+        if not picks(name, raw_params, interactive, config):
             return strategies.build(name or strategies.DEFAULT, raw_params, markets=markets)
         from keeper.ui.picker import pick
 
@@ -234,6 +239,10 @@ def run_command(args, raw_params: dict[str, str], argv: list[str]) -> int:
         raise UserError("--price-path, --seed, --fast and --toxicity are for the local market; a live network has its own prices, clock and flow")
     price_path = load_price_path(args.price_path) if args.price_path else None
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if args.network != "local" and picks(args.strategy, raw_params, interactive, config):
+        from keeper.venues.drift.connect import check_ready
+
+        asyncio.run(check_ready(args, markets))  # a missing user or a chain that is down, said before the questions
     strategy = choose_strategy(args.strategy, raw_params, interactive, markets, config)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     interval_ms = max(1, round(args.interval * 1000))

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
 
+import pexpect
 import pytest
+from solders.keypair import Keypair
 
 from keeper.archive.reader import open_session
 from keeper.model import Execution, Snapshot
-from tests.conftest import KEEPER
+from keeper.wallet import load_keypair, write_keypair
+from tests.conftest import KEEPER, terminal
 from tests.live import localnet, placement_problems
 
 PORT = 28_971
@@ -199,3 +203,28 @@ def test_a_helper_that_hangs_or_dies_is_replaced_and_quoting_resumes(chain, tall
     placed_late = [o for e in executions[-10:] for o in e.outcomes if o.action == "place" and o.ok]
     assert placed_late, "quoting resumed after the restart"
     tally.orders_left(chain.open_orders())
+
+
+def test_on_a_terminal_a_wallet_without_a_drift_user_is_told_before_the_strategy_questions(chain):
+    """Told after the picker's eight questions, a user would answer them again after `keeper init`."""
+    stranger = write_keypair(chain.home / "stranger.json", Keypair())
+    stranger_key = load_keypair(stranger).pubkey()
+    child = terminal(["run", "--network", chain.url, "--keypair", str(stranger), "--markets", "SOL-PERP"])
+    child.expect(pexpect.EOF)
+    said = child.before
+    child.close()
+    assert child.exitstatus == 2, said
+    assert re.search(rf"no Drift user for {stranger_key} \(subaccount 0\) on {chain.url}; create it with\s+"
+                     rf"`keeper init --network {chain.url}`", said), said
+    assert "Which strategy" not in said and "Traceback" not in said
+
+
+def test_on_a_terminal_a_chain_that_does_not_answer_is_told_before_the_strategy_questions(tmp_path):
+    wallet = write_keypair(tmp_path / "wallet.json", Keypair())
+    child = terminal(["run", "--network", "localnet", "--rpc", "http://127.0.0.1:9", "--keypair", str(wallet)])
+    child.expect(pexpect.EOF)
+    said = child.before
+    child.close()
+    assert child.exitstatus == 2, said
+    assert "localnet: no answer from the RPC at http://127.0.0.1:9" in said and "is `keeper localnet` running?" in said
+    assert "Which strategy" not in said

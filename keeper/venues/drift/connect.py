@@ -104,26 +104,9 @@ async def open_client(conn: Connection, network: Network, pool: Endpoints, walle
                       need_user: bool = True) -> tuple[KeeperDriftClient, Deployment]:
     """A DriftClient subscribed to the chosen markets, their oracles and our user only; all its
     traffic goes through `pool`'s endpoint in use. Closing its connection closes the pool."""
-    rpc = pool.client(Confirmed, timeout=10)
-    user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
-    try:
-        deployment = await load_deployment(rpc, network, markets)
-        info = (await rpc.get_account_info(user)).value
-        held_perps, held_spots = _held_markets(info)
-    except UserError:
-        await rpc.close()
-        raise
-    except BaseException as exc:  # the RPC is down or answered nonsense: one line, not a traceback
-        await rpc.close()
-        if not (isinstance(exc, Exception) or is_parser_panic(exc)):
-            raise
-        raise UserError(f"{network.name}: cannot read the Drift deployment and our user at {pool.in_use} "
-                        f"({type(exc).__name__}: {str(exc)[:160]})") from None
+    rpc, deployment, held = await _read(conn, network, pool, wallet, markets, need_user)
+    held_perps, held_spots = held or (set(), set())
     chosen = list(deployment.markets.values()) + [deployment.quote]
-    if need_user and info is None:
-        await rpc.close()
-        raise UserError(f"no Drift user for {wallet.pubkey()} (subaccount {conn.subaccount}) on {network.name}; "
-                        f"create it with `keeper init {_where(conn)}`")
     # driftpy's collateral maths visits every perp and spot slot of the user, empty slots (which
     # say market 0) included, so those markets are loaded too; their oracles come with them.
     perps = sorted({0, *held_perps, *(m.spec.market_index for m in chosen if m.spec.kind == "perp")})
@@ -141,12 +124,49 @@ async def open_client(conn: Connection, network: Network, pool: Endpoints, walle
         perp_market_indexes=perps, spot_market_indexes=spots, oracle_infos=list(oracles.values()),
         account_subscription=subscription, active_sub_account_id=conn.subaccount, sub_account_ids=[conn.subaccount],
     )
-    if info is not None:
+    if held is not None:
         await client.subscribe()
     else:
         await client.account_subscriber.subscribe()
     pool.start()
     return client, deployment
+
+
+async def _read(conn: Connection, network: Network, pool: Endpoints, wallet: Keypair, markets: list[str],
+                need_user: bool):
+    """(the RPC client, the deployment with our markets, the perp and spot markets our user holds
+    or None when it has no user account), read once; a chain that cannot be read, a market it lacks or a missing user is one line (UserError),
+    with the client closed."""
+    rpc = pool.client(Confirmed, timeout=10)
+    user = get_user_account_public_key(DRIFT_PROGRAM_ID, wallet.pubkey(), conn.subaccount)
+    try:
+        deployment = await load_deployment(rpc, network, markets)
+        info = (await rpc.get_account_info(user)).value
+        held = None if info is None else _held_markets(info)
+    except UserError:
+        await rpc.close()
+        raise
+    except BaseException as exc:  # the RPC is down or answered nonsense: one line, not a traceback
+        await rpc.close()
+        if not (isinstance(exc, Exception) or is_parser_panic(exc)):
+            raise
+        raise UserError(f"{network.name}: cannot read the Drift deployment and our user at {pool.in_use} "
+                        f"({type(exc).__name__}: {str(exc)[:160]})") from None
+    if need_user and held is None:
+        await rpc.close()
+        raise UserError(f"no Drift user for {wallet.pubkey()} (subaccount {conn.subaccount}) on {network.name}; "
+                        f"create it with `keeper init {_where(conn)}`")
+    return rpc, deployment, held
+
+
+async def check_ready(args, markets: list[str]) -> None:
+    """What `keeper run` on a live network needs before it asks anything: a chain that answers,
+    our keypair, our markets on it and our Drift user. A problem is one line (UserError), said
+    before the strategy questions rather than after them; nothing stays open."""
+    conn = connection(args)
+    network, pool, wallet = await open_network(conn, args.yes_mainnet, confirm=False)
+    rpc, _, _ = await _read(conn, network, pool, wallet, markets, need_user=True)
+    await rpc.close()
 
 
 def _where(conn: Connection) -> str:
@@ -158,8 +178,6 @@ def _where(conn: Connection) -> str:
 
 
 def _held_markets(info) -> tuple[set[int], set[int]]:
-    if info is None:
-        return set(), set()
     account = decode(bytes(info.data))
     return {p.market_index for p in account.perp_positions}, {p.market_index for p in account.spot_positions}
 
