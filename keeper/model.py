@@ -51,6 +51,12 @@ def enc_hook(obj):
     return model_value()
 
 
+def asset_of(market: str) -> str:
+    """The asset a market trades, and so the oracle it prices with: SOL-PERP and SOL spot are
+    both SOL and share one oracle, as on mainnet."""
+    return market.removesuffix("-PERP")
+
+
 class MarketSpec(Value):
     """The static rules of one market, as the program enforces them."""
 

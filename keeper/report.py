@@ -8,8 +8,8 @@ from __future__ import annotations
 import functools
 
 from keeper.accounting import Ledger, quote_value
-from keeper.model import PRICE_PRECISION, QUOTE_PRECISION, Snapshot
-from keeper.ui.units import asset as asset_of, number, usd
+from keeper.model import PRICE_PRECISION, QUOTE_PRECISION, Snapshot, asset_of
+from keeper.ui.units import number, usd
 
 
 class Report:

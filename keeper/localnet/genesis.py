@@ -30,7 +30,7 @@ from keeper.drift_idl import as_fields, blank, decode, encode, ix, name_bytes, p
 from keeper.localnet import oracle
 from keeper.localnet.instructions import TxFailed, send
 from keeper.localnet.program import DRIFT_PROGRAM_ID, PYTH_PROGRAM_ID
-from keeper.venues.local.oracle import asset_of  # noqa: F401  (re-exported: the oracle a market or price key refers to)
+from keeper.model import asset_of  # noqa: F401  (re-exported: the oracle a market or price key refers to)
 from keeper.venues.local.specs import params, spec
 from keeper.venues.sim.liquidation import IF_LIQUIDATION_FEE, LIQUIDATOR_FEE
 

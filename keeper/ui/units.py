@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from keeper.model import PRICE_PRECISION, QUOTE_PRECISION, MarketSpec
+from keeper.model import PRICE_PRECISION, QUOTE_PRECISION, MarketSpec, asset_of
 
 
 def decimals(increment: int, precision: int) -> int:
@@ -27,7 +27,7 @@ def base(value: int, spec: MarketSpec, signed: bool = False, unit: bool = True) 
     """250000000 on SOL-PERP (step 0.01 SOL) -> "0.25 SOL"."""
     places = decimals(spec.step_size, spec.base_precision)
     text = f"{value / spec.base_precision:{'+' if signed else ''},.{places}f}"
-    return f"{text} {asset(spec.name)}" if unit else text
+    return f"{text} {asset_of(spec.name)}" if unit else text
 
 
 def usd(quote: int, signed: bool = False) -> str:
@@ -41,5 +41,3 @@ def number(value: float, signed: bool = False) -> str:
     return f"{Decimal(repr(float(value))).normalize():{'+' if signed else ''},f}"
 
 
-def asset(market: str) -> str:
-    return market[: -len("-PERP")] if market.endswith("-PERP") else market

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from keeper.errors import UserError
+from keeper.model import asset_of
 from keeper.venues.local import specs as S
 
 _YEAR_MS = 365 * 86_400_000
@@ -98,11 +99,6 @@ class PathFollower:
     def advance(self, ts_ms: int, dt_ms: int) -> int:
         i = max(0, bisect.bisect_right(self._ts, ts_ms) - 1)
         return max(1, self._start * self._px[i] // self._p0)
-
-
-def asset_of(name: str) -> str:
-    """The oracle a market prices with: SOL spot and SOL-PERP share SOL's, as on mainnet."""
-    return name.removesuffix("-PERP")
 
 
 def price_sources(names: list[str], seed: int, price_path: Optional[list[tuple[int, int]]]) -> dict:
