@@ -17,9 +17,9 @@ COLLATERAL = 10_000 * 10**6
 HARD = COLLATERAL * 20 // 100  # the default hard limit: 20% of the starting equity
 
 
-def _run(strategy: str, params: dict[str, str], seed: int) -> tuple[int, str, list]:
+def _run(strategy: str, params: dict[str, str], seed: int, markets=("SOL-PERP",)) -> tuple[int, str, list]:
     path = collapse_path(seed, seconds=1800)
-    venue = LocalVenue(["SOL-PERP"], seed=seed, price_path=path, collateral=COLLATERAL)
+    venue = LocalVenue(list(markets), seed=seed, price_path=path, collateral=COLLATERAL)
     risk = RiskGate(from_dict({}))
     equity = []
 
@@ -27,7 +27,7 @@ def _run(strategy: str, params: dict[str, str], seed: int) -> tuple[int, str, li
         def on_tick(self, snapshot, execution):
             equity.append(snapshot.user.total_collateral)
 
-    loop = Loop(venue, strategies.build(strategy, params, markets=["SOL-PERP"]), risk, observers=(Equity(),),
+    loop = Loop(venue, strategies.build(strategy, params, markets=list(markets)), risk, observers=(Equity(),),
                 fast=True, quote_ttl_s=30)
     asyncio.run(loop.run(len(path)))
     return risk.drawdown.max_drawdown, risk.state, equity
@@ -42,14 +42,16 @@ def _max_drawdown(equity: list[int]) -> int:
 
 
 @pytest.mark.fault("data", run=True)
-@pytest.mark.parametrize("strategy, params", [
-    ("mean_reversion", {"size_usd": "500", "max_position_usd": "5000"}),  # buys every dip: the worst case
-    ("fixed_spread", {"size_usd": "500"}),
-    ("inventory_skew", {}),
-], ids=["mean_reversion", "fixed_spread", "inventory_skew"])
+@pytest.mark.parametrize("strategy, params, markets", [
+    ("mean_reversion", {"size_usd": "500", "max_position_usd": "5000"}, ("SOL-PERP",)),  # buys every dip: the worst case
+    ("fixed_spread", {"size_usd": "500"}, ("SOL-PERP",)),
+    ("inventory_skew", {}, ("SOL-PERP",)),
+    # a perp short hedged by SOL deposits: the cover nets them, at the deposits' asset weight
+    ("spot_hedge", {"size_usd": "500"}, ("SOL-PERP", "SOL")),
+], ids=["mean_reversion", "fixed_spread", "inventory_skew", "spot_hedge"])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_a_collapse_with_jumps_never_carries_equity_past_the_hard_limit(strategy, params, seed, tally):
-    gate_drawdown, state, equity = _run(strategy, params, seed)
+def test_a_collapse_with_jumps_never_carries_equity_past_the_hard_limit(strategy, params, markets, seed, tally):
+    gate_drawdown, state, equity = _run(strategy, params, seed, markets)
     worst = _max_drawdown(equity)  # measured on every snapshot's equity, independently of the gate
     assert worst == gate_drawdown
     tally.drawdown_overshoot(worst, HARD)

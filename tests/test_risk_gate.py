@@ -8,7 +8,7 @@ import pytest
 from keeper.errors import UserError
 from keeper.model import BASE_PRECISION, PRICE_PRECISION, QUOTE_PRECISION, Intent, Position, UserState, replace
 from keeper.risk import ACTIVE, HALTED, REDUCING, AccountLimits, MarketLimits, RiskConfig, RiskGate, from_dict, load
-from keeper.venues.local.specs import names
+from keeper.venues.local.specs import names, spec as local_spec
 from tests.conftest import KEEPER, market, snapshot
 
 ORACLE = 85 * PRICE_PRECISION
@@ -116,6 +116,51 @@ def test_a_position_that_outgrew_the_cover_is_cut_with_a_reduce_only_order():
     assert cut.price == 84_575_000  # takes the book, at most reduce_cross_bps (50) under the oracle
     assert any(n.startswith("risk drawdown_cover: SOL-PERP cut by 17650000000") for n in notes)
     assert any("drawdown_cover: SOL-PERP bid" in n for n in notes)  # no new longs
+
+
+SOL_SPOT = local_spec("SOL")  # asset weight 80%
+BTC_PERP = local_spec("BTC-PERP")
+
+
+def hedged(perp: int, spot: int, equity: int, btc: int = 0):
+    """SOL-PERP `perp` and SOL spot `spot` (base), both at the $85 oracle; BTC-PERP `btc` at $40,000."""
+    markets = {"SOL-PERP": market(oracle=ORACLE), "SOL": market(SOL_SPOT, oracle=ORACLE),
+               "BTC-PERP": market(BTC_PERP, oracle=40_000 * PRICE_PRECISION)}
+    positions = {name: Position(name, base, 0, 0, 0) for name, base in
+                 (("SOL-PERP", perp), ("SOL", spot), ("BTC-PERP", btc)) if base}
+    s = snapshot(markets, positions=positions)
+    return replace(s, user=UserState(equity, equity, positions))
+
+
+def test_a_perp_short_hedged_by_spot_deposits_counts_only_what_the_deposits_weight_leaves():
+    g = gate(hard_drawdown_pct=20, soft_drawdown_pct=10, jump_cover_up_pct=200)
+    g.check([], hedged(0, 0, 10_000 * QUOTE_PRECISION))  # $2,000 may be lost: $1,000 of shorts on a 200% rise
+    # 20 SOL short ($1,700) against 20 SOL deposited ($1,700 at 80%: $1,360): $340 short, inside the cover
+    kept, notes = g.check([ask(5 * SOL)], hedged(-20 * SOL, 20 * SOL, 10_000 * QUOTE_PRECISION))
+    assert [(i.side, i.size) for i in kept] == [("ask", 5 * SOL)] and not notes  # unhedged: 20 SOL cut, no ask
+    # what the cover has left, $660, goes on new shorts: 7.76 SOL at $85
+    kept, notes = g.check([ask(20 * SOL)], hedged(-20 * SOL, 20 * SOL, 10_000 * QUOTE_PRECISION))
+    assert [i.size for i in kept] == [7_760_000_000] and notes[0].startswith("risk drawdown_cover: SOL-PERP ask")
+
+
+def test_different_assets_do_not_hedge_each_other():
+    g = gate(hard_drawdown_pct=20, soft_drawdown_pct=10, jump_cover_up_pct=200)
+    g.check([], hedged(0, 0, 10_000 * QUOTE_PRECISION))
+    # 0.02 BTC long ($800) does not offset 11 SOL short ($935): a rise need not lift BTC too
+    kept, notes = g.check([ask(SOL)], hedged(-11 * SOL, 0, 10_000 * QUOTE_PRECISION, btc=20_000_000))
+    assert [i.size for i in kept] == [760_000_000]  # $1,000 - $935 = $65 of room: 0.76 SOL, in whole steps
+    assert not any("cut by" in n for n in notes)
+
+
+def test_a_cut_never_undoes_a_hedge():
+    g = gate(hard_drawdown_pct=20, soft_drawdown_pct=10, jump_cover_up_pct=200)
+    g.check([], hedged(0, 0, 10_000 * QUOTE_PRECISION))
+    # $1,900 lost: $100 left covers $50 of shorts. 40 SOL short ($3,400) against 30 SOL deposited
+    # ($2,040 counted): $1,360 net short, so the perp is cut by $1,310 (15.42 SOL), the deposits kept
+    kept, notes = g.check([], hedged(-40 * SOL, 30 * SOL, 8_100 * QUOTE_PRECISION))
+    (cut,) = kept
+    assert (cut.market, cut.side, cut.reduce_only, cut.size) == ("SOL-PERP", "bid", True, 15_420_000_000)
+    assert notes == ["risk drawdown_cover: SOL-PERP cut by 15420000000 to fit what is left of the hard limit"]
 
 
 def test_with_the_breakers_off_there_is_no_cover():

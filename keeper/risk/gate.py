@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 
-from keeper.model import BPS, Intent, Snapshot, replace
+from keeper.model import BPS, MARGIN_PRECISION, Intent, Snapshot, asset_of, replace
 from keeper.risk.breakers import HARD, NONE, SOFT, Drawdown
 from keeper.risk.config import RiskConfig
 from keeper.risk.guards import stale_book, untrusted
 from keeper.accounting import quote_value
-from keeper.risk.limits import apply_limits, fit, side_exposure
+from keeper.risk.limits import Cover, apply_limits, collateral_weight, fit, net_exposure
 from keeper.snap import snap_price
 from keeper.ui.units import usd
 
@@ -78,7 +78,8 @@ class RiskGate:
             if intents:
                 notes.append(f"risk soft breaker: quotes widened {account.soft_widen_bps} bps "
                              f"and cut to {account.soft_size_pct}%")
-        cover = self.drawdown.cover()
+        room = self.drawdown.cover()
+        cover = None if room is None else Cover(net_exposure(snapshot), room)
         trims, trim_notes = self._trim_to_cover(snapshot, cover, guarded)
         kept, limit_notes = apply_limits(intents, snapshot, self.config, cover)
         return trims + kept, notes + trim_notes + limit_notes
@@ -112,39 +113,49 @@ class RiskGate:
         notes += [f"risk {REDUCING}: {i.market} {i.side} dropped (reduce-only until flat)" for i in intents]
         return kept, notes
 
-    def _trim_to_cover(self, snapshot: Snapshot, cover, guarded: dict) -> tuple[list[Intent], list[str]]:
+    def _trim_to_cover(self, snapshot: Snapshot, cover: Cover | None, guarded: dict) -> tuple[list[Intent], list[str]]:
         """The drawdown cover shrinks with what is left of the hard limit; a position that has
         outgrown it is cut at once, with reduce-only orders that take the book, so that no
-        one-tick move within the cover can carry equity past the hard limit."""
+        one-tick move within the cover can carry equity past the hard limit. The assets most
+        exposed on the side are cut first, each never past its net (a hedge is not undone)."""
         if cover is None:
             return [], []
-        exposure = side_exposure(snapshot)
+        net = cover.net
         cuts, notes = [], []
-        for side_index, (held, allowed) in enumerate(zip(exposure, cover)):
+        for side_index, (held, allowed) in enumerate(zip(cover.sides, cover.limits)):
             excess = held - allowed
             if excess <= 0:
                 continue
-            # cut the largest positions first, each by what it takes to fit
-            positions = sorted(((quote_value(abs(p.base), snapshot.markets[n].oracle_price,
-                                              snapshot.markets[n].spec.base_precision), n, p)
-                                for n, p in snapshot.user.positions.items()
-                                if n in snapshot.markets and p.base and (p.base > 0) == (side_index == 0)),
-                               key=lambda row: (-row[0], row[1]))
-            for value, name, position in positions:
+            sign = 1 if side_index == 0 else -1
+            for exposed, asset in sorted(((sign * v, a) for a, v in net.items() if sign * v > 0),
+                                         key=lambda row: (-row[0], row[1])):
                 if excess <= 0:
                     break
-                if name in guarded:
-                    continue
-                market = snapshot.markets[name]
-                spec = market.spec
-                base = min(abs(position.base), -(-excess * spec.base_precision // market.oracle_price))
-                base = -(-base // spec.step_size) * spec.step_size if spec.step_size else base  # up: fit for sure
-                size = fit(min(base, abs(position.base)), spec) or fit(abs(position.base), spec)
-                if not size:
-                    continue
-                cuts.append(self._closing(name, market, position.base, size))
-                excess -= quote_value(size, market.oracle_price, spec.base_precision)
-                notes.append(f"risk drawdown_cover: {name} cut by {size} to fit what is left of the hard limit")
+                cut = min(excess, exposed)
+                # the asset's positions on the side, largest first, each by what it takes
+                positions = sorted(((quote_value(abs(p.base), snapshot.markets[n].oracle_price,
+                                                 snapshot.markets[n].spec.base_precision), n, p)
+                                    for n, p in snapshot.user.positions.items()
+                                    if n in snapshot.markets and asset_of(n) == asset and sign * p.base > 0),
+                                   key=lambda row: (-row[0], row[1]))
+                for _, name, position in positions:
+                    if cut <= 0:
+                        break
+                    if name in guarded:
+                        continue
+                    market = snapshot.markets[name]
+                    spec = market.spec
+                    weight = collateral_weight(spec, position.base)
+                    base = -(-cut * MARGIN_PRECISION * spec.base_precision // (market.oracle_price * weight))
+                    base = min(abs(position.base), base)
+                    base = -(-base // spec.step_size) * spec.step_size if spec.step_size else base  # up: fit for sure
+                    size = fit(min(base, abs(position.base)), spec) or fit(abs(position.base), spec)
+                    if not size:
+                        continue
+                    cuts.append(self._closing(name, market, position.base, size))
+                    removed = quote_value(size, market.oracle_price, spec.base_precision) * weight // MARGIN_PRECISION
+                    cut, excess = cut - removed, excess - removed
+                    notes.append(f"risk drawdown_cover: {name} cut by {size} to fit what is left of the hard limit")
         return cuts, notes
 
     def flatten(self, snapshot: Snapshot) -> tuple[list[Intent], dict[str, str]]:

@@ -7,7 +7,7 @@ dropped; a reduce-only intent only ever shrinks a position, so it always passes.
 from __future__ import annotations
 
 from keeper.accounting import quote_value
-from keeper.model import BPS, MARGIN_PRECISION, Intent, MarketSpec, Snapshot, replace
+from keeper.model import BPS, MARGIN_PRECISION, Intent, MarketSpec, Snapshot, asset_of, replace
 from keeper.risk.config import RiskConfig
 from keeper.snap import snap_size
 
@@ -23,19 +23,64 @@ def base_for(quote: int, price: int, spec: MarketSpec) -> int:
     return quote * spec.base_precision // price if price > 0 else 0
 
 
-def side_exposure(snapshot: Snapshot) -> tuple[int, int]:
-    """(long, short) position value in quote at the oracle, over every market."""
-    out = [0, 0]
+def collateral_weight(spec: MarketSpec, base: int) -> int:
+    """Per MARGIN_PRECISION, the share of a position's value at the oracle that a move of the
+    oracle moves total collateral by: a perp's PnL and a spot borrow in full, a spot deposit at
+    its initial asset weight (Drift's, and the sim's, total collateral)."""
+    return spec.asset_weight if spec.kind == "spot" and base > 0 else MARGIN_PRECISION
+
+
+def net_exposure(snapshot: Snapshot) -> dict[str, int]:
+    """Per asset, signed quote: what total collateral gains on a 100% rise of its oracle (loses
+    on a 100% fall). A perp and a spot position on one asset share one oracle, so they net: a
+    short SOL-PERP hedged by SOL deposits is exposed only by what the deposits' weight leaves."""
+    net: dict[str, int] = {}
     for name, p in snapshot.user.positions.items():
         if name in snapshot.markets and p.base:
             market = snapshot.markets[name]
-            out[0 if p.base > 0 else 1] += quote_value(abs(p.base), market.oracle_price, market.spec.base_precision)
-    return out[0], out[1]
+            value = quote_value(abs(p.base), market.oracle_price, market.spec.base_precision)
+            value = value * collateral_weight(market.spec, p.base) // MARGIN_PRECISION
+            asset = asset_of(name)
+            net[asset] = net.get(asset, 0) + (value if p.base > 0 else -value)
+    return net
+
+
+class Cover:
+    """The drawdown cover, `limits` = (long, short) quote: Drawdown.cover(). Its worst cases as
+    orders are kept: per side, every kept order on it filled, each asset's positions netted
+    (net_exposure) and its kept orders counted at their full value (a spot bid may cover a
+    borrow, counted in full). Assets don't net with each other: they need not move together."""
+
+    def __init__(self, net: dict[str, int], limits: tuple[int, int]) -> None:
+        self.net, self.limits = net, limits
+        self.orders: dict[str, list[int]] = {}  # per asset: [bids, asks], quote at the oracle
+        self.sides = [0, 0]  # [long, short]: what a fall of every oracle, and a rise, would take per 100%
+        for v in net.values():
+            if v > 0:
+                self.sides[0] += v
+            else:
+                self.sides[1] -= v
+
+    def room(self, asset: str, side: int) -> int:
+        """Quote at the oracle that an order on `side` (0 bid, 1 ask) of `asset` may add: what
+        the side's cover has left, plus whatever of it only unwinds the asset's net the other way."""
+        net, (bids, asks) = self.net.get(asset, 0), self.orders.get(asset, (0, 0))
+        unwinds = -(net + bids) if side == 0 else net - asks
+        left = self.limits[side] - self.sides[side]
+        return (left if left > 0 else 0) + (unwinds if unwinds > 0 else 0)
+
+    def keep(self, asset: str, side: int, value: int) -> None:
+        net = self.net.get(asset, 0)
+        orders = self.orders.setdefault(asset, [0, 0])
+        before = net + orders[0] if side == 0 else orders[1] - net
+        orders[side] += value
+        after = before + value
+        self.sides[side] += (after if after > 0 else 0) - (before if before > 0 else 0)
 
 
 def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
-                 cover: tuple[int, int] | None = None) -> tuple[list[Intent], list[str]]:
-    """`cover`: the drawdown cover, (long, short) worst-case quote exposure over all markets.
+                 cover: Cover | None = None) -> tuple[list[Intent], list[str]]:
+    """`cover`: the drawdown cover, whose worst cases grow with every order kept.
 
     Each intent gets the room every rule leaves it (in base); the tightest rule, the first
     in the order below among equals, decides: max_order, max_position, max_position_base,
@@ -52,7 +97,6 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
     low_collateral = user.free_collateral < account.min_free_collateral_quote
     # worst-case base per market and side once every kept order fills: [long, short]
     exposure = {name: [p.base, 0] if p.base > 0 else [0, -p.base] for name, p in user.positions.items() if p.base}
-    sides = None  # worst-case quote per side over all markets, as orders are kept (made when first needed)
     # each market's worst side at its oracle, and their sum: the gross the total cap counts
     worst_value = {name: quote_value(max(e), markets[name].oracle_price, markets[name].spec.base_precision)
                    for name, e in exposure.items() if name in markets}
@@ -96,9 +140,8 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
         if room < allowed:
             rule, allowed = total_rule, room
         if cover is not None:
-            if sides is None:
-                sides = list(side_exposure(snapshot))
-            room = (cover[side] - sides[side] if cover[side] > sides[side] else 0) * bp // oracle
+            asset = asset_of(name)
+            room = cover.room(asset, side) * bp // oracle
             if room < allowed:
                 rule, allowed = "drawdown_cover", room
         grows = mine + intent.size - worst  # what this order adds to the market's worst case, if > 0
@@ -123,7 +166,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
         value = (held[0] if held[0] >= held[1] else held[1]) * oracle // bp
         gross += value - worst_value.get(name, 0)
         worst_value[name] = value
-        if sides is not None:
-            sides[side] += size * oracle // bp
+        if cover is not None:
+            cover.keep(asset, side, size * oracle // bp)
         kept.append(intent)
     return kept, notes
