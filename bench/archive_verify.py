@@ -15,25 +15,19 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from keeper.archive import schema
-from keeper.archive.verify import verify_session
-from keeper.ui.progress import Progress
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from replay_speed import MARKETS, record  # noqa: E402  (one way to record the session)
 
-MARKETS = "SOL-PERP,BTC-PERP,ETH-PERP"
+from keeper.archive import schema  # noqa: E402
+from keeper.archive.verify import verify_session  # noqa: E402
+from keeper.ui.progress import Progress  # noqa: E402
+
 FLOOR = 2_000
-
-
-def record(ticks: int, parent: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "keeper", "run", "--fast", "--ticks", str(ticks), "--seed", "1",
-                    "--markets", MARKETS, "--archive-dir", str(parent)], check=True, capture_output=True)
-    (session,) = parent.iterdir()
-    return session
 
 
 def reference(session: Path, snapshots: int) -> tuple[float, int]:

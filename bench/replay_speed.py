@@ -62,9 +62,15 @@ def stream_session(ticks: int, work: Path) -> tuple[Path, Path]:
 
 
 def record(ticks: int, parent: Path) -> Path:
+    """A three-market --fast local session of `ticks`, recorded once per work folder."""
+    folder = parent / f"local-{ticks}"
+    done = [s for s in folder.glob("*") if (s / "summary.json").exists()] if folder.exists() else []
+    if done:
+        return done[0]
+    shutil.rmtree(folder, ignore_errors=True)
     _run(sys.executable, "-m", "keeper", "run", "--fast", "--ticks", str(ticks), "--seed", "1",
-         "--markets", MARKETS, "--archive-dir", str(parent))
-    (session,) = parent.iterdir()
+         "--markets", MARKETS, "--archive-dir", str(folder))
+    (session,) = folder.iterdir()
     return session
 
 
