@@ -71,7 +71,9 @@ class MarketSpec(Value):
     maker_rebate: int  # per FEE_DENOMINATOR, paid to the maker
     margin_ratio_initial: int  # per MARGIN_PRECISION; spot: initial liability weight - 1
     margin_ratio_maintenance: int
-    asset_weight: int = 0  # spot only: initial asset weight per MARGIN_PRECISION
+    # per MARGIN_PRECISION: spot, a deposit's initial asset weight; perp, unsettled gains' weight
+    # in initial margin (unrealized_pnl_initial_asset_weight: 0 on mainnet)
+    asset_weight: int = 0
 
 
 class Level(Value):
@@ -232,6 +234,13 @@ class UserState(Value):
     # Drift's maintenance margin (quote): below it the account is liquidated. None where unknown.
     maintenance_collateral: Optional[int] = None
     maintenance_requirement: Optional[int] = None
+
+    @property
+    def equity(self) -> int:
+        """What the account is worth, as the risk gate counts it: maintenance collateral, where
+        unsettled PnL counts in full (initial margin, total_collateral, counts unsettled gains
+        at the market's weight, 0 on mainnet), else total collateral."""
+        return self.total_collateral if self.maintenance_collateral is None else self.maintenance_collateral
 
 
 class Snapshot(Value):

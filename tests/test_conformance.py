@@ -7,6 +7,8 @@ Needs the Drift binary; skips without it (the helpers come from test_localnet_ge
 """
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from driftpy import types as dt
 
@@ -91,6 +93,25 @@ def sim(amm: tuple[int, int], collateral: int = 100_000 * USDC, now_s: int = NOW
 
 def maker_order(oid: int, side: str, size: int, price: int) -> Order:
     return Order(oid, "maker", side, size, price=price, post_only=True)
+
+
+def usdc_of(user) -> int:
+    """The user's USDC deposit (a borrow < 0), at the genesis interest index of 1.0."""
+    p = next(p for p in user.spot_positions if p.market_index == 0)
+    return p.scaled_balance // 1_000 * (1 if "Deposit" in str(p.balance_type) else -1)
+
+
+def largest_bid(price: int, place, cancel) -> int:
+    """The largest bid at `price`, in steps, that `place` accepts (None); `cancel` undoes one."""
+    lo, hi = 0, 100_000
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if place(OrderRequest(MARKET, "bid", mid * S.step_size, price=price)) is None:
+            cancel()
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 # -- the scenarios --------------------------------------------------------------------------------
@@ -249,17 +270,7 @@ def test_initial_margin_with_open_orders_refuses_at_the_same_size(net):
     kp = new_user(svm, ex, 71, usdc=collateral)
     s = sim((ORACLE, ORACLE), collateral=collateral)
     bid = NEAR - 1_000 * S.tick_size
-
-    def largest(place, cancel) -> int:
-        lo, hi = 0, 100_000  # in steps
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if place(OrderRequest(MARKET, "bid", mid * S.step_size, price=bid)) is None:
-                cancel()
-                lo = mid
-            else:
-                hi = mid
-        return lo
+    largest = partial(largest_bid, bid)
 
     resting: list[OrderRequest] = []
     for extra in ([], [OrderRequest(MARKET, "ask", 100 * SOL, price=NEAR + 1_000 * S.tick_size)],
@@ -324,3 +335,40 @@ def test_reduce_only(net):
     (left,) = open_orders(user_of(svm, ex, maker))
     (mine,) = s.account.orders.values()
     assert (left.base_asset_amount_filled, left.reduce_only) == (mine.filled, mine.reduce_only) == (SOL // 10, True)
+
+
+@pytest.mark.parametrize("move_pct", [3, -3])
+def test_unsettled_pnl_in_initial_margin(net, move_pct):
+    """A long whose oracle has moved: a loss counts against initial margin in full; a gain counts
+    at the market's unrealized_pnl_initial_asset_weight, 0 (as on mainnet), until it is settled."""
+    svm, ex = net
+    collateral, size = 1_000 * USDC, 20 * SOL
+    kp, taker = new_user(svm, ex, 91, usdc=collateral), new_user(svm, ex, 92)
+    amm = with_spread(svm, ex, new_user(svm, ex, 93))
+    s = sim(amm, collateral=collateral)
+    price = NEAR - 5 * S.tick_size
+    assert program_place(svm, ex, kp, OrderRequest(MARKET, "bid", size, price=price)) is None
+    advance(svm, ex)
+    program_take(svm, ex, taker, "ask", size, price, [kp])
+    assert position(user_of(svm, ex, kp), S.market_index) == size
+    assert s.place(OrderRequest(MARKET, "bid", size, price=price))[0] is None
+    assert s.take(MARKET, "ask", size, price) == size
+
+    moved = ORACLE * (100 + move_pct) // 100
+    for k in range(1, 11):  # in steps, so that the oracle stays valid for the program
+        slot = advance(svm, ex)
+        genesis.set_prices(svm, ex, {"SOL": ORACLE + (moved - ORACLE) * k // 10}, slot, svm.get_clock().unix_timestamp)
+    s.set_oracle(MARKET, moved)
+    bid = moved // S.tick_size * S.tick_size - 1_000 * S.tick_size
+    on_program = largest_bid(bid, lambda r: program_place(svm, ex, kp, r), lambda: program_cancel(svm, ex, kp))
+    on_sim = largest_bid(bid, lambda r: s.place(r)[0], lambda: s.cancel_all(keeper_only=False))
+    assert on_sim == on_program, (on_sim, on_program)
+
+    # settled, the gain (or loss) moves into the USDC deposit: then it counts in full
+    before = usdc_of(user_of(svm, ex, kp))
+    instructions.send(svm, kp, [instructions.settle_pnl_ix(ex, kp.pubkey(), S.market_index)])
+    moved_usdc = s.account.settle_pnl(MARKET, moved)
+    assert usdc_of(user_of(svm, ex, kp)) - before == moved_usdc and (moved_usdc > 0) == (move_pct > 0)
+    on_program = largest_bid(bid, lambda r: program_place(svm, ex, kp, r), lambda: program_cancel(svm, ex, kp))
+    on_sim = largest_bid(bid, lambda r: s.place(r)[0], lambda: s.cancel_all(keeper_only=False))
+    assert on_sim == on_program, (on_sim, on_program)

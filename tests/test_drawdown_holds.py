@@ -25,7 +25,7 @@ def _run(strategy: str, params: dict[str, str], seed: int, markets=("SOL-PERP",)
 
     class Equity:
         def on_tick(self, snapshot, execution):
-            equity.append(snapshot.user.total_collateral)
+            equity.append(snapshot.user.equity)
 
     loop = Loop(venue, strategies.build(strategy, params, markets=list(markets)), risk, observers=(Equity(),),
                 fast=True, quote_ttl_s=30)
@@ -46,7 +46,7 @@ def _max_drawdown(equity: list[int]) -> int:
     ("mean_reversion", {"size_usd": "500", "max_position_usd": "5000"}, ("SOL-PERP",)),  # buys every dip: the worst case
     ("fixed_spread", {"size_usd": "500"}, ("SOL-PERP",)),
     ("inventory_skew", {}, ("SOL-PERP",)),
-    # a perp short hedged by SOL deposits: the cover nets them, at the deposits' asset weight
+    # a perp short hedged by SOL deposits: the cover nets them, at the deposits' maintenance asset weight
     ("spot_hedge", {"size_usd": "500"}, ("SOL-PERP", "SOL")),
 ], ids=["mean_reversion", "fixed_spread", "inventory_skew", "spot_hedge"])
 @pytest.mark.parametrize("seed", [1, 2])

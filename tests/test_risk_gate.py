@@ -118,7 +118,7 @@ def test_a_position_that_outgrew_the_cover_is_cut_with_a_reduce_only_order():
     assert any("drawdown_cover: SOL-PERP bid" in n for n in notes)  # no new longs
 
 
-SOL_SPOT = local_spec("SOL")  # asset weight 80%
+SOL_SPOT = local_spec("SOL")  # maintenance asset weight 90%
 BTC_PERP = local_spec("BTC-PERP")
 
 
@@ -135,12 +135,12 @@ def hedged(perp: int, spot: int, equity: int, btc: int = 0):
 def test_a_perp_short_hedged_by_spot_deposits_counts_only_what_the_deposits_weight_leaves():
     g = gate(hard_drawdown_pct=20, soft_drawdown_pct=10, jump_cover_up_pct=200)
     g.check([], hedged(0, 0, 10_000 * QUOTE_PRECISION))  # $2,000 may be lost: $1,000 of shorts on a 200% rise
-    # 20 SOL short ($1,700) against 20 SOL deposited ($1,700 at 80%: $1,360): $340 short, inside the cover
+    # 20 SOL short ($1,700) against 20 SOL deposited ($1,700 at 90%: $1,530): $170 short, inside the cover
     kept, notes = g.check([ask(5 * SOL)], hedged(-20 * SOL, 20 * SOL, 10_000 * QUOTE_PRECISION))
     assert [(i.side, i.size) for i in kept] == [("ask", 5 * SOL)] and not notes  # unhedged: 20 SOL cut, no ask
-    # what the cover has left, $660, goes on new shorts: 7.76 SOL at $85
+    # what the cover has left, $830, goes on new shorts: 9.76 SOL at $85
     kept, notes = g.check([ask(20 * SOL)], hedged(-20 * SOL, 20 * SOL, 10_000 * QUOTE_PRECISION))
-    assert [i.size for i in kept] == [7_760_000_000] and notes[0].startswith("risk drawdown_cover: SOL-PERP ask")
+    assert [i.size for i in kept] == [9_760_000_000] and notes[0].startswith("risk drawdown_cover: SOL-PERP ask")
 
 
 def test_different_assets_do_not_hedge_each_other():
@@ -156,11 +156,11 @@ def test_a_cut_never_undoes_a_hedge():
     g = gate(hard_drawdown_pct=20, soft_drawdown_pct=10, jump_cover_up_pct=200)
     g.check([], hedged(0, 0, 10_000 * QUOTE_PRECISION))
     # $1,900 lost: $100 left covers $50 of shorts. 40 SOL short ($3,400) against 30 SOL deposited
-    # ($2,040 counted): $1,360 net short, so the perp is cut by $1,310 (15.42 SOL), the deposits kept
+    # ($2,295 counted): $1,105 net short, so the perp is cut by $1,055 (12.42 SOL), the deposits kept
     kept, notes = g.check([], hedged(-40 * SOL, 30 * SOL, 8_100 * QUOTE_PRECISION))
     (cut,) = kept
-    assert (cut.market, cut.side, cut.reduce_only, cut.size) == ("SOL-PERP", "bid", True, 15_420_000_000)
-    assert notes == ["risk drawdown_cover: SOL-PERP cut by 15420000000 to fit what is left of the hard limit"]
+    assert (cut.market, cut.side, cut.reduce_only, cut.size) == ("SOL-PERP", "bid", True, 12_420_000_000)
+    assert notes == ["risk drawdown_cover: SOL-PERP cut by 12420000000 to fit what is left of the hard limit"]
 
 
 def test_with_the_breakers_off_there_is_no_cover():

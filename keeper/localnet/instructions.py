@@ -127,3 +127,11 @@ def place_and_take_ix(ex: Exchange, authority: Pubkey, order: dt.OrderParams,
     return ix("place_and_take_perp_order", order, None, accounts=accounts,
               remaining=remaining(ex, writable_perps=(order.market_index,), users=users))
 
+
+
+def settle_pnl_ix(ex: Exchange, authority: Pubkey, market_index: int) -> Instruction:
+    """Move the user's unsettled PnL in a perp market into (or out of) its USDC deposit."""
+    usdc = ex.markets["USDC"]
+    accounts = {"state": ex.state, "authority": authority, "user": ex.user(authority), "spot_market_vault": usdc.vault}
+    return ix("settle_pnl", market_index, accounts=accounts,
+              remaining=remaining(ex, writable_perps=(market_index,), writable_spots=(usdc.index,)))

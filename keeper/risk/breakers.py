@@ -1,4 +1,5 @@
-"""Drawdown circuit breakers, on equity (total collateral) against the session's peak.
+"""Drawdown circuit breakers, on equity (UserState.equity, where unsettled PnL counts in full)
+against the session's peak.
 
 The budget is what the session may lose: the configured one, or the equity it started with.
 Soft: a drawdown past soft_drawdown_pct of the budget. Hard: past hard_drawdown_pct.

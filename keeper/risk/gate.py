@@ -85,7 +85,7 @@ class RiskGate:
         return trims + kept, notes + trim_notes + limit_notes
 
     def _breakers(self, snapshot: Snapshot) -> None:
-        level = self.drawdown.update(snapshot.user.total_collateral)
+        level = self.drawdown.update(snapshot.user.equity)
         if level != self.breaker:
             d = self.drawdown
             log.warning("risk breaker %s -> %s: drawdown %s of budget %s (peak equity %s)",

@@ -25,9 +25,9 @@ def base_for(quote: int, price: int, spec: MarketSpec) -> int:
 
 def collateral_weight(spec: MarketSpec, base: int) -> int:
     """Per MARGIN_PRECISION, the share of a position's value at the oracle that a move of the
-    oracle moves total collateral by: a perp's PnL and a spot borrow in full, a spot deposit at
-    its initial asset weight (Drift's, and the sim's, total collateral)."""
-    return spec.asset_weight if spec.kind == "spot" and base > 0 else MARGIN_PRECISION
+    oracle moves equity (UserState.equity, maintenance collateral) by: a perp's PnL and a spot
+    borrow in full, a spot deposit at its maintenance asset weight (Drift's, and the sim's)."""
+    return MARGIN_PRECISION - spec.margin_ratio_maintenance if spec.kind == "spot" and base > 0 else MARGIN_PRECISION
 
 
 def net_exposure(snapshot: Snapshot) -> dict[str, int]:
@@ -91,7 +91,7 @@ def apply_limits(intents: list[Intent], snapshot: Snapshot, config: RiskConfig,
     account = config.account
     user = snapshot.user
     markets = snapshot.markets
-    equity = user.total_collateral
+    equity = user.equity
     total_cap = min(account.max_total_quote, max(0, equity) * account.max_leverage_pct // 100)
     total_rule = "max_total" if total_cap == account.max_total_quote else "max_leverage"
     low_collateral = user.free_collateral < account.min_free_collateral_quote

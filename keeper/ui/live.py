@@ -96,7 +96,7 @@ def header_lines(strategy: str, snapshot: Snapshot, execution: Execution, ticks:
     rejected = sum(1 for r in execution.outcomes if not r.ok)
     user, plan = snapshot.user, execution.plan
     return [f"{_cell(strategy, 18, '<')} tick {ticks:>9,}  {when} UTC  risk {execution.risk_state:<8}",
-            f"equity {units.usd(user.total_collateral):>14}  free {units.usd(user.free_collateral):>14}  "
+            f"equity {units.usd(user.equity):>14}  free {units.usd(user.free_collateral):>14}  "
             f"plan -{len(plan.cancels):<3}+{len(plan.places):<3} rejected {rejected:<3}",
             f"slot {snapshot.slot:>11}" + (f"  rpc {endpoint}" if endpoint else "")]
 

@@ -34,7 +34,7 @@ def perp_spec(account, taker_fee: int, maker_rebate: int, name: Optional[str] = 
         taker_fee=adjusted_fee(taker_fee, account.fee_adjustment),
         maker_rebate=adjusted_fee(maker_rebate, account.fee_adjustment),
         margin_ratio_initial=account.margin_ratio_initial, margin_ratio_maintenance=account.margin_ratio_maintenance,
-        asset_weight=0,
+        asset_weight=account.unrealized_pnl_initial_asset_weight,
     )
 
 

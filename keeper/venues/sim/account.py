@@ -9,8 +9,10 @@ Collateral follows Drift's shape with USDC as the quote asset (asset and liabili
                       + open bids' notional x (1 - asset weight)   (quote turned into weighted tokens)
 Initial margin uses the initial ratio and asset weight, maintenance the maintenance ones.
 Drift keeps borrows out of total collateral and charges them at the full liability weight;
-netting them here gives the same free collateral. Positive perp PnL is counted in full
-(Drift weights unsettled PnL by the market's unrealized_pnl asset weights).
+netting them here gives the same free collateral. A perp's PnL stays unsettled until
+settle_pnl moves it into the USDC balance; till then a loss counts in full and a gain at the
+market's unrealized_pnl_initial_asset_weight (spec.asset_weight of a perp: 0 on mainnet) for
+initial margin, in full for maintenance (test_conformance measures both on the program).
 
 Spot balances earn or pay interest (interest.py): it changes the token balance, not its cost,
 so it shows up in the position's PnL.
@@ -46,6 +48,7 @@ class Account:
         self.open_asks = {n: 0 for n in specs}
         self.fills: list[Fill] = []  # since drained by the caller
         self.funding = {n: 0 for n, s in specs.items() if s.kind == "perp"}
+        self.settled = {n: 0 for n, s in specs.items() if s.kind == "perp"}  # PnL moved into usdc so far
         self._usdc_interest = Accrual(rates["USDC"]) if "USDC" in rates else None
         self._interest = {n: Accrual(rates[n]) for n, s in specs.items() if s.kind == "spot" and n in rates}
         self._next_oid = 1
@@ -123,6 +126,21 @@ class Account:
         if self._usdc_interest is not None:
             self.usdc += self._usdc_interest.accrue(self.usdc, dt_ms)
 
+    def unsettled_pnl(self, market: str, oracle: int) -> int:
+        return self.ledgers[market].total_pnl(oracle) - self.settled[market]
+
+    def settle_pnl(self, market: str, oracle: int) -> int:
+        """Move a perp's unsettled PnL into the USDC balance, as Drift's settle_pnl does (both
+        ways measured in test_conformance). A loss only as far as the balance goes, so that
+        settling never opens a borrow: that limit is ours, not measured on the program.
+        Returns the quote moved."""
+        pnl = self.unsettled_pnl(market, oracle)
+        if pnl < 0:
+            pnl = max(pnl, -max(self.usdc, 0))
+        self.usdc += pnl
+        self.settled[market] += pnl
+        return pnl
+
     # -- margin -------------------------------------------------------------------------------
 
     def total_collateral(self, oracles: dict[str, int], maintenance: bool = False) -> int:
@@ -130,7 +148,8 @@ class Account:
         for name, led in self.ledgers.items():
             spec = self.specs[name]
             if spec.kind == "perp":
-                total += led.total_pnl(oracles[name])
+                pnl = led.total_pnl(oracles[name]) - self.settled[name]
+                total += pnl if pnl < 0 or maintenance else pnl * spec.asset_weight // MARGIN_PRECISION
             elif led.base > 0:
                 weight = MARGIN_PRECISION - spec.margin_ratio_maintenance if maintenance else spec.asset_weight
                 total += quote_value(led.base, oracles[name], spec.base_precision) * weight // MARGIN_PRECISION
@@ -175,8 +194,8 @@ class Account:
             base = led.base
             bids, asks = self.open_bids[name], self.open_asks[name]
             if spec.kind == "perp":
-                pnl = led.total_pnl(oracles[name])
-                total += pnl
+                pnl = led.total_pnl(oracles[name]) - self.settled[name]
+                total += pnl if pnl < 0 else pnl * spec.asset_weight // MARGIN_PRECISION
                 mtotal += pnl
                 if base or bids or asks:
                     worst = quote_value(max(abs(base + bids), abs(base - asks)), oracles[name], spec.base_precision)
