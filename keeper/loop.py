@@ -154,6 +154,9 @@ class Loop:
             except Exception as exc:  # a strategy bug must not leave orders unattended: quote nothing new
                 log.error("strategy %s failed on tick %d: %s: %s", self.strategy.name, self.ticks, type(exc).__name__, exc)
                 plan = Plan(dropped=(f"{STRATEGY_ERROR}{type(exc).__name__}: {exc}",))
+            settles = self.risk.settle.due(snapshot)
+            if settles:
+                plan = replace(plan, settles=settles)
         if self._abandon.is_set() or (self.stopping.is_set() and not flattening):
             # the shutdown cancel follows; placing first would only add to it
             execution = Execution(snapshot.ts, snapshot.slot, plan, (), self.risk.state)

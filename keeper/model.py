@@ -327,19 +327,21 @@ class Plan(Value):
     cancels: tuple[OpenOrder, ...] = ()
     places: tuple[Placement, ...] = ()
     dropped: tuple[str, ...] = ()  # why intents were dropped on the way (snapping, risk, slots)
+    settles: tuple[str, ...] = ()  # perp markets whose PnL is moved into USDC (settle_pnl), after the orders
 
     def __bool__(self) -> bool:
-        return bool(self.cancels or self.places)
+        return bool(self.cancels or self.places or self.settles)
 
 
 class Outcome(Value):
     """What the venue did with one action of a plan."""
 
-    action: Literal["cancel", "place"]
+    action: Literal["cancel", "place", "settle"]
     user_order_id: int
     ok: bool
     error: str = ""  # Drift's error name when rejected
     order_id: int = 0
+    market: str = ""  # a settle's market
 
 
 class Execution(Value):

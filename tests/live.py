@@ -87,12 +87,12 @@ class LiveChain:
 
 
 @contextlib.contextmanager
-def localnet(home: Path, port: int, quote_oracle: str = "account"):
-    """A localnet whose SOL oracle climbs 0.5% a second, so fixed-price quotes must be replaced,
+def localnet(home: Path, port: int, quote_oracle: str = "account", climb_pct: float = 0.5):
+    """A localnet whose SOL oracle climbs `climb_pct`% a second, so fixed-price quotes must be replaced,
     with the wallet's Drift user initialised and holding 10,000 USDC. `quote_oracle` is
     `keeper localnet --quote-oracle`: how USDC is priced."""
     path = home / "path.csv"
-    path.write_text("timestamp,price\n" + "".join(f"{t},{100 * 1.005 ** t:.4f}\n" for t in range(900)))
+    path.write_text("timestamp,price\n" + "".join(f"{t},{100 * (1 + climb_pct / 100) ** t:.4f}\n" for t in range(900)))
     wallet = write_keypair(home / "wallet.json", Keypair())
     child = subprocess.Popen([*KEEPER, "localnet", "--port", str(port), "--slot-ms", "100", "--price-path", str(path),
                               "--fund", str(wallet), "--quote-oracle", quote_oracle], cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

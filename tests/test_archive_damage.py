@@ -88,7 +88,7 @@ def test_schema_violations_and_decode_errors_are_skipped_with_reasons(tmp_path):
     report = verify_session(folder)
     assert report.records == 4 and report.exit_code == 1
     assert report.invalid == [
-        "records-000001.jsonl:2: execution/outcomes/0/action: 'modify' is not one of ['cancel', 'place']",
+        "records-000001.jsonl:2: execution/outcomes/0/action: 'modify' is not one of ['cancel', 'place', 'settle']",
         "records-000001.jsonl:3: snapshot/markets/SOL-PERP/oracle_price: 150.5 is not of type 'integer'",
     ]
 

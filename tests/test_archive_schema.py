@@ -40,7 +40,7 @@ def _model_classes() -> list[type]:
 
 
 ADDED_LATER = {"MarketState": ("reference_price",), "Snapshot": ("book_slot", "last_plan"), "UserState": ("spot_balances", "maintenance_collateral", "maintenance_requirement"),
-               "Fill": ("fill_record_id",), "Intent": ("ioc",),
+               "Fill": ("fill_record_id",), "Intent": ("ioc",), "Plan": ("settles",), "Outcome": ("market",),
                "Trade": ("quote", "maker", "taker", "maker_fee", "taker_fee", "fill_record_id", "slot", "ts")}
 
 
@@ -130,7 +130,7 @@ def test_snapshot_schema_rejects_tampering(path, value, expected):
     [
         (["execution", "plan", "places", 0, "intent", "oracle_offset"], 5, "matches none of the allowed shapes"),
         (["execution", "plan", "places", 1, "intent", "oracle_offset"], None, "matches none of the allowed shapes"),
-        (["execution", "outcomes", 0, "action"], "modify", "is not one of ['cancel', 'place']"),
+        (["execution", "outcomes", 0, "action"], "modify", "is not one of ['cancel', 'place', 'settle']"),
         (["execution", "risk_state"], "PANIC", "is not one of"),
         (["execution", "plan", "cancels", 0, "side"], "sell", "is not one of ['bid', 'ask']"),
         (["execution", "plan", "dropped", 0], 7, "not of type 'string'"),

@@ -1,7 +1,8 @@
 """The same scenarios on the sim (keeper/venues/sim/) and on the real Drift program (`keeper
 localnet`'s LiteSVM ledger, driven with the program's own instructions), which must agree:
 post-only crosses, max_ts expiry, the 32-order cap, fees and their rounding to the unit,
-initial margin with open orders, reduce-only. Where they disagree the program is right.
+initial margin with open orders, reduce-only, unsettled PnL in initial margin and settle_pnl.
+Where they disagree the program is right.
 
 Needs the Drift binary; skips without it (the helpers come from test_localnet_genesis).
 """

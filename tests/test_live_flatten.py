@@ -44,3 +44,4 @@ def test_flatten_leaves_every_position_closed_and_no_order_resting(chain):
     for market in left:
         assert f"{market}: flat" in result.stdout
     assert "is readable by group or others" in (session / "keeper.log").read_text()
+

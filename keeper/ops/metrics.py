@@ -106,7 +106,7 @@ class Metrics:
                 market = markets.get(outcome.order_id, "")
                 if outcome.ok:
                     self.cancelled.labels(market).inc()
-            else:
+            elif outcome.action == "place":
                 placement = next(placing, None)
                 if outcome.ok and placement is not None:
                     self.placed.labels(placement.intent.market).inc()

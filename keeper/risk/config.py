@@ -63,6 +63,9 @@ class AccountLimits:
     breakers: bool = True
     kill_file: str = "KILL"
     max_tx_per_s: Decimal = Decimal(5)
+    # Drift counts an unsettled perp gain at 0 in initial margin: settle_pnl it this often
+    # (Drift's own settler bots settle positive PnL hourly; 0: never)
+    settle_pnl_s: int = 3600
 
 
 @dataclass(frozen=True)

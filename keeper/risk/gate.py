@@ -22,6 +22,7 @@ from keeper.risk.config import RiskConfig
 from keeper.risk.guards import stale_book, untrusted
 from keeper.accounting import quote_value
 from keeper.risk.limits import Cover, apply_limits, collateral_weight, fit, net_exposure
+from keeper.risk.settle import SettleSchedule
 from keeper.snap import snap_price
 from keeper.ui.units import usd
 
@@ -38,6 +39,7 @@ class RiskGate:
         self.breaker = NONE
         self.drawdown = Drawdown(config.account)
         self._oracles: dict[str, int] = {}
+        self.settle = SettleSchedule(config.account.settle_pnl_s)
 
     # -- state -----------------------------------------------------------------------------
     def halt(self, reason: str) -> None:

@@ -174,6 +174,10 @@ class LogView:
             if not outcome.ok:
                 self._first.setdefault(outcome.error, f"{what} rejected: {outcome.error}")
                 self.rejections.note(outcome.error, self._now)
+        if execution.plan.settles:
+            settled = [o.market for o in execution.outcomes if o.action == "settle" and o.ok]
+            if settled:
+                log.info("settled PnL into USDC: %s", ", ".join(settled))
         if self.screen is not None:
             self.screen.poll()
         if self.ticks == 1 or self.ticks % self.every == 0:
@@ -212,7 +216,7 @@ def _actions(execution: Execution, snapshot: Snapshot) -> list[str]:
                  else f"oracle {'-' if offset < 0 else '+'} {units.price(abs(offset), spec)}")
         out.append(f"place of {it.market} {it.side} {units.base(it.size, spec)} at {price} "
                    f"(user_order_id {p.user_order_id})")
-    return out
+    return out + [f"settle_pnl of {market}" for market in plan.settles]
 
 
 def tick_line_every(fast: bool, interval_s: float) -> int:

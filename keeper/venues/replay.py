@@ -27,7 +27,7 @@ from keeper.archive.columns import Block
 from keeper.drift_errors import ORDER_NOT_FOUND
 from keeper.model import Execution, MarketState, Outcome, Plan, Snapshot
 from keeper.venues.base import VenueExhausted
-from keeper.venues.sim import AmmSpec, Exchange, MarketConfig, PostOnly, intent_request, user_state
+from keeper.venues.sim import AmmSpec, Exchange, MarketConfig, PostOnly, intent_request, settle, user_state
 from keeper.venues.sim.fills import DEFAULT_LATENCY_SLOTS, RestingFill, check_latency_slots
 from keeper.venues.sim.queue import DEFAULT_QUEUE_MODEL, make_queue_model
 
@@ -95,6 +95,7 @@ class ReplayVenue:
         self._land_cancels(snapshot.slot)  # with no latency, at once
         for placement in plan.places:
             outcomes.append(self._place(placement, snapshot))
+        outcomes += settle(ex, plan)
         return Execution(snapshot.ts, snapshot.slot, plan, tuple(outcomes))
 
     async def cancel_all(self) -> int:

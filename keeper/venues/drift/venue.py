@@ -288,7 +288,22 @@ class DriftVenue:
                     self.placing.landed()
                 elif sent.status is Status.FAILED and failed_at == "place":
                     self.placing.refused(sent.error or str(sent.status))
+        if plan.settles:
+            outcomes += await self._settle(plan.settles, snapshot)
         return Execution(snapshot.ts, slot, plan, tuple(outcomes))
+
+    async def _settle(self, markets: tuple[str, ...], snapshot: Snapshot) -> list[Outcome]:
+        """One settle_pnl per market, in a transaction of their own: a refused settle (an
+        invalid oracle, an empty PnL pool) must not take the plan's orders with it."""
+        user = self.client.get_user_account()
+        markets = tuple(m for m in markets if m in snapshot.markets)
+        ixs = [self.client.get_settle_pnl_ix(self._user_key, user, snapshot.markets[m].spec.market_index)
+               for m in markets]
+        sent = await self.sender.send(ixs, f"settle_pnl {', '.join(markets)}")
+        if not sent.ok:
+            log.warning("settle transaction failed: %s", sent.describe())
+        error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
+        return [Outcome("settle", 0, sent.ok, error, 0, m) for m in markets]
 
     async def _send(self, batch: list, batch_actions: list[tuple]) -> Sent:
         sent = await self.sender.send(batch, f"{sum(k == 'cancel' for k, _, _ in batch_actions)} cancels, "

@@ -5,7 +5,7 @@ from typing import Optional
 
 from keeper.model import QUOTE_PRECISION, Execution, Outcome, Plan, Snapshot
 from keeper.venues.local.flow import DEFAULT_TOXICITY, LocalFlow
-from keeper.venues.sim import PostOnly, intent_request, market_state, user_state
+from keeper.venues.sim import PostOnly, intent_request, market_state, settle, user_state
 
 
 class LocalVenue:
@@ -46,6 +46,7 @@ class LocalVenue:
         for p in plan.places:
             err, oid = ex.place(intent_request(p, ex.now_s, PostOnly.MUST))
             outcomes.append(Outcome("place", p.user_order_id, err is None, err or "", oid))
+        outcomes += settle(ex, plan)
         return Execution(ex.now_ms, ex.slot, plan, tuple(outcomes))
 
     async def cancel_all(self) -> int:

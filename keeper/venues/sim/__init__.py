@@ -26,6 +26,7 @@ Public API (money in Drift's integer precisions, see keeper/model.py):
         -> (Drift error name or None, order_id); order_id 0 with no error: nothing rests
     ex.cancel(order_id) -> error name or None;   ex.cancel_all() -> count
     ex.queue_ahead(order_id)          base resting at its price ahead of it (FIFO)
+    ex.settle_pnl(market) -> quote    a perp's unsettled PnL into the USDC balance (settle_pnl)
 
   outside flow
     ex.rest(market, Order(...)) / ex.withdraw(market, order)   others' resting orders (an L3 feed),
@@ -44,7 +45,7 @@ Public API (money in Drift's integer precisions, see keeper/model.py):
 """
 from __future__ import annotations
 
-from keeper.model import Placement
+from keeper.model import Outcome, Placement, Plan
 from keeper.venues.sim.book import Order
 from keeper.venues.sim.exchange import AUTHORITY, Exchange
 from keeper.venues.sim.interest import SpotRates
@@ -61,5 +62,12 @@ def intent_request(p: Placement, now_s: int, post_only: PostOnly = PostOnly.MUST
                         max_ts=now_s + it.expiry_s if it.expiry_s else 0, user_order_id=p.user_order_id)
 
 
+def settle(ex: Exchange, plan: Plan) -> list[Outcome]:
+    """A plan's settles on the sim, after its orders (the live venue's order)."""
+    for market in plan.settles:
+        ex.settle_pnl(market)
+    return [Outcome("settle", 0, True, "", 0, market) for market in plan.settles]
+
+
 __all__ = ["AUTHORITY", "AmmSpec", "Exchange", "MarketConfig", "Order", "OrderRequest", "PostOnly", "SpotRates",
-           "intent_request", "market_state", "user_state"]
+           "intent_request", "market_state", "settle", "user_state"]

@@ -135,6 +135,10 @@ class Exchange:
             self._drop(o)
         return len(mine)
 
+    def settle_pnl(self, market: str) -> int:
+        """Our PnL in a perp market into the USDC balance, at the oracle; the quote moved."""
+        return self.account.settle_pnl(market, self.markets[market].oracle)
+
     def queue_ahead(self, order_id: int) -> int:
         o = self.account.orders[order_id]
         return self.markets[self.account.market_of[order_id]].book.queue_ahead(o)
