@@ -13,7 +13,7 @@ from driftpy.constants.spot_markets import WRAPPED_SOL_MINT
 from spl.token.instructions import get_associated_token_address
 
 from keeper.errors import UserError
-from keeper.model import QUOTE_PRECISION
+from keeper.ui.units import usd
 from keeper.venues.drift.accounts import keeper_orders, market_name, open_orders
 from keeper.venues.drift.connect import connection, open_client, open_network, sender_config
 from keeper.venues.drift.faucet import token_balance, top_up
@@ -137,13 +137,16 @@ async def _status(args) -> int:
         names.update({("spot", m.market_index): market_name(m) for m in client.get_spot_market_accounts()})
         print(f"Drift user {client.get_user_account_public_key()} (subaccount {conn.subaccount}, "
               f"authority {wallet.pubkey()}) on {network.name}")
-        print(f"  total collateral  {_usd(int(user.get_total_collateral()))}")
-        print(f"  free collateral   {_usd(int(user.get_free_collateral()))}")
+        print(f"  total collateral  {usd(int(user.get_total_collateral()))}")
+        print(f"  free collateral   {usd(int(user.get_free_collateral()))}")
+        # a perp gain counts 0 toward free collateral until settle_pnl moves it into USDC
+        print(f"  unsettled PnL     {usd(int(user.get_unrealized_pnl(True)))}  (perps, funding in; "
+              f"the keeper settles it every settle_pnl_s)")
         positions = [p for p in account.perp_positions if p.base_asset_amount]
         print(f"  perp positions    {len(positions) or 'none'}")
         for p in positions:
             name = names.get(("perp", p.market_index), f"perp {p.market_index}")
-            print(f"    {name:<10} {p.base_asset_amount / 1e9:+.4f}  entry quote {_usd(-p.quote_entry_amount)}")
+            print(f"    {name:<10} {p.base_asset_amount / 1e9:+.4f}  entry quote {usd(-p.quote_entry_amount)}")
         balances = [p for p in account.spot_positions if p.scaled_balance]
         print(f"  spot balances     {len(balances) or 'none'}")
         for p in balances:
@@ -195,7 +198,3 @@ def _risk_state(archive_dir: str, user: str) -> str:
                 last = record.value.risk_state
         return f"{last or 'ACTIVE'} in session {folder.parent.name} (running, or stopped without a summary)"
     return f"no session of this user under {archive_dir}"
-
-
-def _usd(quote: int) -> str:
-    return f"${quote / QUOTE_PRECISION:,.2f}"

@@ -107,6 +107,7 @@ def test_status_shows_the_user(chain):
     assert "risk state        ACTIVE when session" in result.stdout, result.stdout
     assert "total collateral  $10,000" in result.stdout or "total collateral" in result.stdout
     assert "open orders       0" in result.stdout
+    assert re.search(r"^  unsettled PnL     -?\$[\d,]+\.\d\d  \(perps, funding in;", result.stdout, re.M), result.stdout
 
 
 def test_live_session_verifies_and_replays(chain):
