@@ -34,11 +34,19 @@ def test_the_last_line_says_the_final_count():
     """The total may be reached (the last bytes read) before the last items are counted."""
     out = io.StringIO()
     with Progress("job", 100, "items", stream=out, terminal=False) as shown:
+        shown.update(5, 4)
         shown.update(100, 97)
         shown.update(100, 120)
-    lines = _lines(out.getvalue(), "job")
-    assert [p for p, _ in lines] == list(range(10, 101, 10))
-    assert lines[-1] == (100, 120)
+    assert _lines(out.getvalue(), "job") == [(100, 120)]
+
+
+def test_an_update_past_several_marks_says_the_last_one_once():
+    """A line per update at most, each with the count it had: never nine lines of one count."""
+    out = io.StringIO()
+    with Progress("job", 100, "items", stream=out, terminal=False) as shown:
+        for done in (5, 12, 15, 47, 51, 99):
+            shown.update(done, done)
+    assert _lines(out.getvalue(), "job") == [(10, 12), (40, 47), (50, 51), (90, 99), (100, 99)]
 
 
 def test_a_slow_job_s_rate_is_not_rounded_to_nothing():

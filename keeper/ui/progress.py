@@ -1,6 +1,7 @@
 """Progress of a long job over a known total: a rich bar with a rate and an ETA on a terminal,
 else one plain line at every 10%, so a log or a CI run shows it moving without a screenful of
-redraws. It goes to stderr: stdout keeps only the job's result.
+redraws (one line per update at most: a short job that jumps to its end says just 100%). It
+goes to stderr: stdout keeps only the job's result.
 """
 from __future__ import annotations
 
@@ -60,11 +61,12 @@ class Progress:
                 self._next_draw = now + REFRESH_S
                 self._bar.update(self._task, completed=min(done, self.total), count=count, refresh=True)
             return
-        # 100% is close()'s: said with the final count, not the one when the last byte was read
-        tenths = min(9, done * 10 // self.total)
-        while self._tenths < tenths:
-            self._tenths += 1
-            self._line(self._tenths * 10)
+        # 100% is close()'s: said with the final count, not the one when the last byte was read;
+        # an update past several marks says the last of them, with the count it has
+        tenths = done * 10 // self.total
+        if self._tenths < tenths < 10:
+            self._tenths = tenths
+            self._line(tenths * 10)
 
     def close(self, finished: bool = True) -> None:
         """The job is over: the bar full, or the lines up to 100%; left as it is when it failed."""
@@ -75,9 +77,9 @@ class Progress:
             self._bar.stop()
             self._bar = None
             return
-        while finished and self._tenths < 10:
-            self._tenths += 1
-            self._line(self._tenths * 10)
+        if finished and self._tenths < 10:
+            self._tenths = 10
+            self._line(100)
 
     def _line(self, percent: int) -> None:
         elapsed = time.monotonic() - self.started
