@@ -244,7 +244,12 @@ class Loop:
             self._closing[intent.market] += 1
             self._why.setdefault(intent.market, f"{tries} did not close it")
         intents, notes = snap_intents(intents, snapshot.markets)
-        return reconcile(intents, snapshot.user.open_orders, (FLATTEN_NOTE, *notes), now_s=snapshot.ts // 1000)
+        plan = reconcile(intents, snapshot.user.open_orders, (FLATTEN_NOTE, *notes), now_s=snapshot.ts // 1000)
+        if not plan.places:  # the flatten's last tick: settle what it closed, ready to withdraw
+            settles = self.risk.settle.pending(snapshot, self._closing)
+            if settles:
+                plan = replace(plan, settles=settles)
+        return plan
 
     def _note_closing(self, execution: Execution) -> None:
         """Orders a flatten tick cancelled count as the shutdown's; a refused closing order's

@@ -2,6 +2,7 @@
 transaction lands, and the program records the settled PnL."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -39,3 +40,21 @@ def test_settle_pnl_moves_the_perp_pnl_into_the_usdc_deposit(chain):
     assert "settled PnL into USDC: " in result.stderr + result.stdout
     settled = {p.market_index: p.settled_pnl for p in chain.user_account().perp_positions if p.settled_pnl}
     assert settled, "the program recorded no settled PnL"
+
+
+def test_a_flatten_on_stop_settles_what_it_closed(chain):
+    """The stop's flatten closes the positions, then its last tick settles their PnL: nothing of
+    it is left unsettled on the program."""
+    result = subprocess.run(chain.run_args("--ticks", "15", "--param", "spread_bps=2", "--on-stop", "flatten",
+                                           markets=PERPS), cwd=chain.home, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    session = chain.last_session()
+    summary = json.loads((session / "summary.json").read_text())
+    assert summary["on_stop"]["left"] and set(summary["on_stop"]["left"].values()) == {"flat"}, summary["on_stop"]
+    last = [r.value for r in open_session(session).records() if isinstance(r.value, Execution)][-1]
+    assert set(last.plan.settles) >= set(summary["on_stop"]["left"]), last.plan
+    assert all(o.ok for o in last.outcomes if o.action == "settle"), last.outcomes
+    indexes = {"SOL-PERP": 0, "BTC-PERP": 1, "ETH-PERP": 2}
+    for p in chain.user_account().perp_positions:
+        if p.market_index in (indexes[m] for m in last.plan.settles):
+            assert p.base_asset_amount == 0 and p.quote_asset_amount == 0, p  # flat and nothing left to settle

@@ -111,6 +111,9 @@ def test_flatten_closes_the_position_with_reduce_only_ioc_orders(tmp_path):
     assert closing and all(i.reduce_only and i.ioc and i.side == "ask" for i in closing)
     assert "SOL-PERP" not in snapshots[-1].user.positions or snapshots[-1].user.positions["SOL-PERP"].base == 0
     assert not snapshots[-1].user.open_orders
+    # its last tick settles what it closed, so the PnL is in USDC, ready to withdraw
+    assert flatten[-1].plan.settles == ("SOL-PERP",)
+    assert [(o.action, o.market, o.ok) for o in flatten[-1].outcomes] == [("settle", "SOL-PERP", True)]
 
 
 def test_flatten_that_cannot_trade_says_what_is_left_and_why(tmp_path):

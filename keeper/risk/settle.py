@@ -31,6 +31,15 @@ class SettleSchedule:
         if now_s < self.next_s:
             return ()
         self.next_s = now_s + self.every_s
-        held = {n for n, p in snapshot.user.positions.items() if p.base and n in markets and markets[n].spec.kind == "perp"}
-        due, self.traded = tuple(sorted(held | self.traded)), set()
-        return due
+        return self.pending(snapshot)
+
+    def pending(self, snapshot: Snapshot, also=()) -> tuple[str, ...]:
+        """Every perp market we hold, traded since the last settle, or name in `also`: settled
+        now (the schedule's interval, or a stop's flatten done), so none is pending after."""
+        if not self.every_s:
+            return ()
+        markets = snapshot.markets
+        held = {n for n, p in snapshot.user.positions.items() if p.base}
+        due = sorted(n for n in {*held, *self.traded, *also} if n in markets and markets[n].spec.kind == "perp")
+        self.traded = set()
+        return tuple(due)
