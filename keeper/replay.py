@@ -12,7 +12,7 @@ import strategies
 from keeper.errors import UserError
 from keeper.loop import Loop
 from keeper.report import ReportObserver, format_summary
-from keeper.risk import RiskGate, from_dict
+from keeper.risk import RiskGate, as_recorded, from_dict
 from keeper.run import COLLATERAL, json_params, versions
 from keeper.venues.replay import ReplayVenue
 from keeper.venues.sim.fills import DEFAULT_LATENCY_SLOTS
@@ -88,7 +88,8 @@ def replay_writer(args, manifest: dict, strategy: strategies.Strategy, argv: lis
         "markets": manifest["markets"], "interval_ms": manifest["interval_ms"], "price_path": manifest["price_path"],
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
         "argv": ["keeper", *redact_argv(argv)],
-        **{key: manifest[key] for key in ("risk", "collateral", "quote_ttl_s") if key in manifest},
+        "risk": as_recorded(manifest.get("risk", {})),
+        **{key: manifest[key] for key in ("collateral", "quote_ttl_s") if key in manifest},
     }
     return SessionWriter.create(args.archive_dir, replayed)
 
@@ -119,7 +120,7 @@ def run_replay(session, strategy: strategies.Strategy, *, verify: bool = False, 
     venue = ReplayVenue(replayed_ticks(session, window, "replay" if progress else None), verify=verify,
                         collateral=manifest.get("collateral", COLLATERAL), fill_model=fill_model,
                         latency_slots=latency_slots, drift_flow=not manifest.get("network", "").startswith("import:"))
-    risk = RiskGate(from_dict(manifest.get("risk", {}), f"{session.path}: manifest risk"))
+    risk = RiskGate(from_dict(as_recorded(manifest.get("risk", {})), f"{session.path}: manifest risk"))
     # The recorded TTL, so --verify makes the same refreshes; sessions before it had none.
     loop = Loop(venue, strategy, risk, archive=writer, observers=observers, fast=True,
                 quote_ttl_s=manifest.get("quote_ttl_s"))

@@ -19,7 +19,7 @@ from keeper.errors import UserError
 from keeper.loop import FLATTEN, Loop
 from keeper.model import QUOTE_PRECISION
 from keeper.report import ReportObserver, format_summary
-from keeper.risk import HALTED, RiskConfig, RiskGate, from_dict, read
+from keeper.risk import HALTED, RiskConfig, RiskGate, from_dict, read, recorded
 from keeper.strategy_config import StrategyConfig, dumps, load, save
 from keeper.ui.logs import FILE_ONLY, SessionLog
 from strategies.base import source_sha256
@@ -182,8 +182,7 @@ async def session(args, strategy, markets: list[str], seed, price_path, interval
     if local:
         manifest["collateral"] = COLLATERAL
         manifest["toxicity"] = toxicity_of(args)
-    if risk_settings:
-        manifest["risk"] = risk_settings
+    manifest["risk"] = recorded(risk_settings)
     if getattr(venue, "user", None):
         manifest["user"] = venue.user
     if deployment is not None and deployment.network.genesis:

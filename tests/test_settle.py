@@ -3,6 +3,7 @@ side is tests/test_conformance.py and tests/test_live_flatten.py), and a local s
 settles, replayed both ways."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 from keeper.archive.reader import open_session
@@ -91,3 +92,22 @@ def settles(session) -> list[tuple[int, tuple[str, ...]]]:
             assert [(o.market, o.ok) for o in e.outcomes if o.action == "settle"] == [(m, True) for m in e.plan.settles]
             out.append((e.ts, e.plan.settles))
     return out
+
+
+def test_a_session_recorded_before_settling_replays_without_it(tmp_path):
+    """Its manifest has no settle interval: a replay must not settle (on the default hour), or
+    --verify could not reproduce a session longer than an hour."""
+    risk = tmp_path / "risk.toml"
+    risk.write_text("[account]\nsettle_pnl_s = 0\n")
+    archive = tmp_path / "s"
+    run = subprocess.run([*KEEPER, "run", "--fast", "--ticks", "3700", "--markets", "SOL-PERP", "--risk", str(risk),
+                          "--archive-dir", str(archive)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (session,) = archive.iterdir()
+    manifest = json.loads((session / "manifest.json").read_text())
+    assert manifest["risk"] == {"account": {"settle_pnl_s": 0}}
+    del manifest["risk"]  # as a session recorded before the keeper settled
+    (session / "manifest.json").write_text(json.dumps(manifest))
+    verify = subprocess.run([*KEEPER, "replay", str(session), "--verify"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert verify.returncode == 0 and "reproduced 3700 of 3700 recorded plans" in verify.stdout, verify.stdout + verify.stderr

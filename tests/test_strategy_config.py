@@ -57,7 +57,7 @@ def test_a_config_file_sets_strategy_params_overrides_markets_and_risk(tmp_path)
     assert m["params"]["spread_bps"] == "6.5,SOL-PERP=3.0" and m["params"]["sizes"] == "0,SOL-PERP=0.5"
     assert m["params"]["size_usd"] == "120"
     assert m["params"]["floating"] is False
-    assert m["risk"] == {"account": {"max_leverage": 2}}
+    assert m["risk"] == {"account": {"settle_pnl_s": 3600, "max_leverage": 2}}  # the settle interval always
     sha = hashlib.sha256((ROOT / "strategies" / "fixed_spread.py").read_bytes()).hexdigest()
     assert m["strategy_sha256"] == sha
     # flags win over the file
@@ -71,7 +71,7 @@ def test_a_risk_file_named_by_the_config_is_read_relative_to_it(tmp_path):
     path = tmp_path / "mm.toml"
     path.write_text('strategy = "inventory_skew"\nmarkets = ["SOL-PERP"]\nrisk = "risk.toml"\n')
     assert run(tmp_path, "--config", str(path)).returncode == 0
-    assert manifest_of(tmp_path)["risk"] == {"defaults": {"max_order_usd": 500}}
+    assert manifest_of(tmp_path)["risk"] == {"defaults": {"max_order_usd": 500}, "account": {"settle_pnl_s": 3600}}
 
 
 @pytest.mark.parametrize("text,message", [

@@ -25,6 +25,7 @@ from keeper.archive.tardis import BadRow, BookRow, CsvFile, Grid, Rows, TradeRow
 from keeper.archive.writer import SessionWriter
 from keeper.errors import UserError, unknown
 from keeper.model import BASE_PRECISION, Book, MarketSpec, MarketState, Snapshot, UserState, replace
+from keeper.risk.config import recorded
 from keeper.ui.progress import Progress
 
 SLOT_US = 400_000  # Solana's nominal slot time
@@ -281,6 +282,7 @@ def _manifest(rows: Rows, spec: MarketSpec, argv: list[str], first_us: int, inte
         "started_at": datetime.fromtimestamp(first_us / 1e6, timezone.utc).isoformat(),
         "versions": versions(),
         "argv": ["keeper", *argv],
+        "risk": recorded({}),  # a replay of it settles PnL as the keeper would
     }
 
 

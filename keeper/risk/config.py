@@ -159,6 +159,20 @@ def not_finite(value, at: tuple = ()) -> Optional[tuple]:
     return None
 
 
+def recorded(settings: dict) -> dict:
+    """The risk settings a session's manifest keeps: the file's, and the settle interval in
+    force even when it is the default, since a manifest without one predates settling."""
+    account = {"settle_pnl_s": AccountLimits.settle_pnl_s, **settings.get("account", {})}
+    return {**settings, "account": account}
+
+
+def as_recorded(settings: dict) -> dict:
+    """A manifest's risk settings for a replay: a session recorded before the keeper settled
+    PnL replays without settling, so that --verify still reproduces its plans."""
+    account = settings.get("account", {})
+    return settings if "settle_pnl_s" in account else {**settings, "account": {**account, "settle_pnl_s": 0}}
+
+
 def load(path: str) -> RiskConfig:
     return from_dict(read(path), f"risk file {path}")
 
