@@ -31,9 +31,10 @@ def collateral_weight(spec: MarketSpec, base: int) -> int:
 
 
 def net_exposure(snapshot: Snapshot) -> dict[str, int]:
-    """Per asset, signed quote: what total collateral gains on a 100% rise of its oracle (loses
-    on a 100% fall). A perp and a spot position on one asset share one oracle, so they net: a
-    short SOL-PERP hedged by SOL deposits is exposed only by what the deposits' weight leaves."""
+    """Per asset, signed quote: what equity (UserState.equity) gains on a 100% rise of its
+    oracle (loses on a 100% fall). A perp and a spot position on one asset share one oracle, so
+    they net: a short SOL-PERP hedged by SOL deposits is exposed only by what the deposits'
+    weight leaves."""
     net: dict[str, int] = {}
     for name, p in snapshot.user.positions.items():
         if name in snapshot.markets and p.base:
