@@ -302,8 +302,7 @@ class DriftVenue:
         sent = await self.sender.send(ixs, f"settle_pnl {', '.join(markets)}")
         if not sent.ok:
             log.warning("settle transaction failed: %s", sent.describe())
-        error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
-        return [Outcome("settle", 0, sent.ok, error, 0, m) for m in markets]
+        return [Outcome("settle", 0, sent.ok, self._error(sent), 0, m) for m in markets]
 
     async def _send(self, batch: list, batch_actions: list[tuple]) -> Sent:
         sent = await self.sender.send(batch, f"{sum(k == 'cancel' for k, _, _ in batch_actions)} cancels, "
@@ -315,8 +314,13 @@ class DriftVenue:
         return sent
 
     @staticmethod
-    def _outcomes(sent: Sent, batch_actions: list[tuple]) -> list[Outcome]:
-        error = "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
+    def _error(sent: Sent) -> str:
+        """An outcome's error for every action a transaction carried: its status and Drift error."""
+        return "" if sent.ok else ": ".join(str(x) for x in (sent.status, sent.error) if x)
+
+    @classmethod
+    def _outcomes(cls, sent: Sent, batch_actions: list[tuple]) -> list[Outcome]:
+        error = cls._error(sent)
         return [Outcome(kind, uoid, sent.ok, error, oid) for kind, uoid, oid in batch_actions]
 
     def instruction_groups(self, plan: Plan, snapshot: Snapshot,

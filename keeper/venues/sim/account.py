@@ -148,7 +148,7 @@ class Account:
         for name, led in self.ledgers.items():
             spec = self.specs[name]
             if spec.kind == "perp":
-                pnl = led.total_pnl(oracles[name]) - self.settled[name]
+                pnl = self.unsettled_pnl(name, oracles[name])
                 total += pnl if pnl < 0 or maintenance else pnl * spec.asset_weight // MARGIN_PRECISION
             elif led.base > 0:
                 weight = MARGIN_PRECISION - spec.margin_ratio_maintenance if maintenance else spec.asset_weight
@@ -194,7 +194,7 @@ class Account:
             base = led.base
             bids, asks = self.open_bids[name], self.open_asks[name]
             if spec.kind == "perp":
-                pnl = led.total_pnl(oracles[name]) - self.settled[name]
+                pnl = self.unsettled_pnl(name, oracles[name])
                 total += pnl if pnl < 0 else pnl * spec.asset_weight // MARGIN_PRECISION
                 mtotal += pnl
                 if base or bids or asks:
